@@ -1,0 +1,60 @@
+# Thin wrapper around CMake.  `make demo` and `make test` do all of their own
+# set-up on a fresh Debian 12 machine: the Debian packages below are the one
+# list of what heapfrag needs to build, test and benchmark.
+DEB_PACKAGES := build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev \
+	zlib1g-dev libmicrohttpd-dev libjansson-dev libcapstone-dev libdw-dev systemtap-sdt-dev \
+	libcurl4-openssl-dev curl strace python3 binutils libc6-dbg bpftrace prometheus \
+	redis-server redis-tools libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 wrk valgrind \
+	clang-format
+
+BUILD      ?= build
+SAN_BUILD  ?= $(BUILD)/sanitize
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+ifeq ($(CI),true)
+CMAKE_ARGS += -DHF_WERROR=ON
+endif
+
+.PHONY: all deps build sanitize test demo format bench clean
+
+all: build
+
+# Installs what is missing, in one apt-get line; without root, says which.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done | tr '\n' ' '); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "heapfrag: missing Debian packages; as root run:" >&2; \
+			echo "apt-get update && apt-get install -y $$missing" >&2; \
+			exit 1; \
+		fi; \
+		echo "heapfrag: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The unit tests again, built with AddressSanitizer and UBSan.
+sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHF_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+
+test: build sanitize
+	cd $(BUILD) && ctest --output-on-failure --timeout 900
+	cd $(SAN_BUILD) && ctest --output-on-failure --timeout 900 -L unit
+
+demo: build
+	tests/demo/run.sh $(BUILD)
+
+bench: build
+	tests/bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)

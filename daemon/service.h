@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * service.h - what the daemon offers to its front ends (the HTTP server).
+ *
+ * The tracing core implements these calls; web/ only calls them.  Every call
+ * is safe from any thread: the core copies snapshots out under its own lock,
+ * so a slow HTTP client never holds up tracing.  Calls return 0 or a negative
+ * errno.
+ */
+#ifndef HF_SERVICE_H
+#define HF_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+#define HF_MAX_MAPS 16
+
+/* The daemon's own health, for /metrics. */
+struct hf_daemon_stats {
+	uint64_t tracked_processes;
+	/* Events lost, by reason; reasons are short snake_case words. */
+	uint32_t nr_drop_reasons;
+	struct {
+		const char *reason;
+		uint64_t count;
+	} dropped[8];
+	/* Current entries of each BPF map, by map name. */
+	uint32_t nr_maps;
+	struct {
+		const char *name;
+		uint64_t entries;
+		uint64_t max_entries;
+	} maps[HF_MAX_MAPS];
+};
+
+struct hf_service {
+	void *ctx;
+	/*
+	 * Copies every tracked process's latest snapshot into a malloc'ed array
+	 * that the caller frees with free(); *n is its length.
+	 */
+	int (*list)(void *ctx, struct hf_snapshot **out, size_t *n);
+	/* Copies one process's snapshot; -ENOENT when it is not tracked. */
+	int (*get)(void *ctx, pid_t pid, struct hf_snapshot *out);
+	/*
+	 * Attaches to a running process.  -ESRCH: no such process; -EEXIST:
+	 * already traced; any other error: cannot attach, with one sentence
+	 * explaining why written to why[0..why_len).
+	 */
+	int (*attach)(void *ctx, pid_t pid, enum hf_mode mode, char *why, size_t why_len);
+	/* Detaches; -ENOENT when it is not tracked. */
+	int (*detach)(void *ctx, pid_t pid);
+	void (*daemon_stats)(void *ctx, struct hf_daemon_stats *out);
+};
+
+#endif /* HF_SERVICE_H */

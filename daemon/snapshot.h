@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.h - one traced process's account at one instant.
+ *
+ * This is the contract between the tracing core (which fills snapshots every
+ * interval) and everything that reports them (the REST document, Prometheus,
+ * the doctor).  A value that the process's mode or allocator cannot measure is
+ * HF_UNKNOWN (integers) or NaN (ratios): reporters turn it into JSON null or
+ * leave the Prometheus sample out, never 0.
+ */
+#ifndef HF_SNAPSHOT_H
+#define HF_SNAPSHOT_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HF_UNKNOWN UINT64_MAX
+#define hf_known(v) ((v) != HF_UNKNOWN)
+
+/*
+ * Size histograms are log2: bucket i < HF_HIST_BUCKETS - 1 holds sizes s with
+ * hf_hist_le(i - 1) < s <= hf_hist_le(i), where hf_hist_le(i) = 16 << i
+ * (16, 32, ..., 4 GiB); the last bucket holds everything larger (+Inf).
+ * Counts are per bucket, not cumulative; the Prometheus writer accumulates.
+ */
+#define HF_HIST_BUCKETS 30
+#define HF_HIST_MIN_SHIFT 4
+static inline uint64_t hf_hist_le(int i)
+{
+	return (uint64_t)1 << (i + HF_HIST_MIN_SHIFT);
+}
+
+#define HF_MAX_ARENAS 128
+#define HF_COMM_LEN 16
+#define HF_PATH_LEN 512
+
+enum hf_mode {
+	HF_MODE_EXACT = 0,
+	HF_MODE_PASSIVE = 1,
+};
+
+enum hf_state {
+	HF_STATE_RUNNING = 0,
+	HF_STATE_EXITED = 1,
+};
+
+enum hf_allocator {
+	HF_ALLOC_UNKNOWN = 0,
+	HF_ALLOC_GLIBC,
+	HF_ALLOC_LIBPTM,
+	HF_ALLOC_JEMALLOC,
+	HF_ALLOC_TCMALLOC,
+	HF_ALLOC_MIMALLOC,
+};
+
+/* Names as they appear in JSON and Prometheus: "glibc", "libptm", ... */
+const char *hf_mode_name(enum hf_mode mode);
+const char *hf_state_name(enum hf_state state);
+const char *hf_allocator_name(enum hf_allocator alloc);
+
+/* Calls into the allocator and heap syscalls, counted since attach. */
+struct hf_counters {
+	uint64_t malloc;
+	uint64_t calloc;
+	uint64_t realloc;
+	uint64_t free;
+	uint64_t memalign; /* posix_memalign, aligned_alloc, memalign, valloc, pvalloc */
+	uint64_t failed;   /* allocation calls that returned NULL or an error */
+	uint64_t brk;
+	uint64_t mmap;
+	uint64_t munmap;
+	uint64_t mremap;
+	uint64_t madvise;
+};
+
+/* A maximum and the wall-clock time (Unix seconds) it was first reached. */
+struct hf_peak_value {
+	uint64_t value;
+	double at;
+};
+
+struct hf_peaks {
+	struct hf_peak_value requested_bytes;
+	struct hf_peak_value allocated_bytes;
+	struct hf_peak_value resident_bytes;
+	struct hf_peak_value live_allocations;
+};
+
+struct hf_mapped {
+	uint64_t brk;	/* span of the brk heap */
+	uint64_t arena; /* committed part of non-main arena heaps */
+	uint64_t mmap;	/* mmapped chunks (large allocations) */
+	uint64_t total;
+};
+
+struct hf_heap {
+	uint64_t live_allocations;
+	uint64_t requested_bytes;
+	uint64_t allocated_bytes;
+	struct hf_mapped mapped_bytes;
+	uint64_t resident_bytes;
+	uint64_t free_bytes;
+	uint64_t released_bytes;
+	uint64_t process_rss_bytes;
+	struct hf_peaks peak;
+};
+
+struct hf_fragmentation {
+	double ratio;	       /* 1 - requested / resident */
+	double internal_ratio; /* (allocated - requested) / allocated */
+	double external_ratio; /* free / resident */
+	uint64_t internal_bytes;
+	uint64_t external_bytes;
+	uint64_t largest_free_chunk_bytes;
+	uint64_t free_chunks;
+};
+
+struct hf_histograms {
+	uint64_t requests[HF_HIST_BUCKETS]; /* every allocation request since attach */
+	uint64_t live[HF_HIST_BUCKETS];	    /* requested sizes of live allocations */
+};
+
+enum hf_arena_kind {
+	HF_ARENA_MAIN = 0,
+	HF_ARENA_THREAD = 1,
+};
+
+struct hf_arena_lock {
+	uint64_t acquisitions;
+	uint64_t contended;
+	double wait_seconds;
+	double max_wait_seconds;
+};
+
+struct hf_arena {
+	uint64_t address; /* the arena's malloc_state address in the target */
+	enum hf_arena_kind kind;
+	uint64_t heaps;
+	uint64_t mapped_bytes;
+	uint64_t threads;
+	struct hf_arena_lock lock;
+};
+
+struct hf_allocator_id {
+	enum hf_allocator kind;
+	char path[HF_PATH_LEN];	 /* the ELF object that provides malloc */
+	char build_id[41];	 /* hex, "" when the object has none */
+};
+
+struct hf_tracing {
+	double since; /* Unix seconds when probes were attached */
+	uint64_t dropped_events;
+	uint64_t live_map_entries;
+};
+
+struct hf_snapshot {
+	pid_t pid;
+	double start_time; /* Unix seconds, from /proc/PID/stat starttime */
+	char comm[HF_COMM_LEN + 1];
+	char exe[HF_PATH_LEN];
+	enum hf_state state;
+	enum hf_mode mode;
+	struct hf_allocator_id allocator;
+	struct hf_tracing tracing;
+	struct hf_counters counters;
+	struct hf_heap heap;
+	struct hf_fragmentation fragmentation;
+	struct hf_histograms histogram;
+	bool histogram_known; /* false in passive mode */
+	uint32_t nr_arenas;
+	bool arenas_truncated;
+	struct hf_arena arenas[HF_MAX_ARENAS];
+};
+
+/* Sets every measurable field of *s to unknown and clears the rest. */
+void hf_snapshot_init(struct hf_snapshot *s);
+
+#endif /* HF_SNAPSHOT_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.h - heapfragd's HTTP server: REST JSON API and Prometheus /metrics.
+ *
+ * The server runs on libmicrohttpd's own threads and reaches the daemon only
+ * through struct hf_service, whose calls copy data out under the daemon's
+ * lock, so HTTP load never stalls tracing.
+ */
+#ifndef HF_HTTP_H
+#define HF_HTTP_H
+
+#include "service.h"
+
+struct hf_http_config {
+	const char *listen;	/* "ADDR:PORT", IPv4 or [IPv6] */
+	const char *token;	/* bearer token for mutating routes, or NULL */
+	unsigned int max_connections;
+	unsigned int timeout_seconds;
+};
+
+struct hf_http;
+
+/* Starts serving; 0 or a negative errno (with the reason logged). */
+int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc,
+		  struct hf_http **out);
+/* Stops serving and frees; NULL-safe. */
+void hf_http_stop(struct hf_http *http);
+
+#endif /* HF_HTTP_H */
