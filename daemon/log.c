@@ -29,7 +29,7 @@ void hf_log_write(enum hf_log_level level, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum hf_log_level ours = level == LIBBPF_WARN ? HF_LOG_WARN
+	enum hf_log_level ours = level == LIBBPF_WARN   ? HF_LOG_WARN
 				 : level == LIBBPF_INFO ? HF_LOG_DEBUG
 							: HF_LOG_DEBUG;
 	char line[1024];

@@ -19,7 +19,7 @@
 #include "smoke.skel.h"
 #include "tracefs.h"
 
-#define FUNC_CALLS 1000
+#define FUNC_CALLS    1000
 #define GETPPID_CALLS 250
 
 /* The probed function; noinline and used so that every call really happens. */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * heapfrag.h - what bpf/heapfrag.bpf.c and the daemon's loader share: the
+ * layout of every map key and value, the lifecycle events, and map sizes.
+ * Plain C types only, so both the BPF side (vmlinux.h) and user space include it.
+ */
+#ifndef HF_BPF_HEAPFRAG_H
+#define HF_BPF_HEAPFRAG_H
+
+/* Must equal HF_HIST_BUCKETS and HF_HIST_MIN_SHIFT of daemon/snapshot.h. */
+#define HFB_HIST_BUCKETS 30
+#define HFB_HIST_MIN_SHIFT 4
+
+/* Default map sizes; the command line overrides them before load. */
+#define HFB_DEFAULT_MAX_PROCS 1024
+#define HFB_DEFAULT_MAX_LIVE (1 << 20)
+#define HFB_DEFAULT_MAX_MMAPS 65536
+#define HFB_DEFAULT_MAX_INFLIGHT 16384
+#define HFB_EVENTS_BYTES (256 * 1024)
+
+/*
+ * The op a probe was attached for; it travels as the probe's BPF cookie.
+ * The values equal enum hf_op of daemon/probe_site.h.
+ */
+enum hfb_op {
+	HFB_OP_MALLOC = 0,
+	HFB_OP_CALLOC,
+	HFB_OP_REALLOC,
+	HFB_OP_REALLOCARRAY,
+	HFB_OP_FREE,
+	HFB_OP_CFREE,
+	HFB_OP_POSIX_MEMALIGN,
+	HFB_OP_ALIGNED_ALLOC,
+	HFB_OP_MEMALIGN,
+	HFB_OP_VALLOC,
+	HFB_OP_PVALLOC,
+	/* malloc_trim: marks its syscalls as the allocator's, counts nothing. */
+	HFB_OP_MALLOC_TRIM,
+	HFB_OP_COUNT,
+};
+
+/* The counter each op adds to (struct hf_counters of daemon/snapshot.h). */
+enum hfb_call {
+	HFB_CALL_MALLOC = 0,
+	HFB_CALL_CALLOC,
+	HFB_CALL_REALLOC,
+	HFB_CALL_FREE,
+	HFB_CALL_MEMALIGN,
+	HFB_CALL_COUNT,
+};
+
+enum hfb_syscall {
+	HFB_SYS_BRK = 0,
+	HFB_SYS_MMAP,
+	HFB_SYS_MUNMAP,
+	HFB_SYS_MREMAP,
+	HFB_SYS_MADVISE,
+	HFB_SYS_COUNT,
+};
+
+/* How the allocator's chunk size of a block is learnt (hfb_proc.size_rule). */
+enum hfb_size_rule {
+	/* glibc, libptm: the size word at ptr - 8, flag bits masked. */
+	HFB_SIZE_CHUNK_HEADER = 0,
+	/* jemalloc, tcmalloc, mimalloc: a size class computed from the request. */
+	HFB_SIZE_CLASS = 1,
+};
+
+enum hfb_mode {
+	HFB_MODE_EXACT = 0,
+	HFB_MODE_PASSIVE = 1,
+};
+
+/* procs: tgid -> how that process is traced.  Absent means "not traced". */
+struct hfb_proc {
+	unsigned long long start_boottime; /* task->start_boottime, ns: the identity */
+	unsigned int mode;		   /* enum hfb_mode */
+	unsigned int size_rule;		   /* enum hfb_size_rule */
+};
+
+/*
+ * stats: tgid -> counters, one copy per CPU, summed by user space.  Counters
+ * that move together (a block's count, requested and chunk bytes, its size
+ * bucket) sit in one cache line of one value, so a call touches one line.
+ * The live_* fields are signed deltas: a block may be freed on another CPU.
+ */
+struct hfb_stats {
+	long long live_count;
+	long long live_requested;
+	long long live_allocated;
+	unsigned long long failed;
+	unsigned long long released_bytes;
+	unsigned long long dropped_events;
+	unsigned long long calls[HFB_CALL_COUNT];
+	unsigned long long syscalls[HFB_SYS_COUNT];
+	unsigned long long hist_requests[HFB_HIST_BUCKETS];
+	long long hist_live[HFB_HIST_BUCKETS];
+};
+
+/* live: one entry per block allocated since attach. */
+struct hfb_live_key {
+	unsigned int tgid;
+	unsigned int pad;
+	unsigned long long addr;
+};
+
+struct hfb_live_val {
+	unsigned long long requested;
+	unsigned long long allocated;
+};
+
+/* mmaps: the allocator's own mmapped chunks (exact mode), key as live. */
+struct hfb_mmap_val {
+	unsigned long long len;
+};
+
+/* inflight: tid -> the allocator call that thread is inside of. */
+struct hfb_inflight {
+	unsigned int op;    /* enum hfb_op of the outermost call */
+	unsigned int depth; /* calls nested inside it, not counted */
+	unsigned int tgid;
+	unsigned int pad;
+	unsigned long long size;   /* bytes asked for (calloc: n * size) */
+	unsigned long long ptr;	   /* realloc: the old block */
+	unsigned long long outp;   /* posix_memalign: where the answer goes */
+	unsigned long long sysarg; /* a heap syscall in flight: its first argument */
+	unsigned long long sysarg2;
+	unsigned long long old_brk;
+	unsigned int sys;	   /* enum hfb_syscall + 1, 0 when none */
+	unsigned int sys_prot;
+};
+
+/* Process lifecycle, sent on the events ring buffer (a few per process). */
+enum hfb_event_type {
+	HFB_EV_FORK = 1,
+	HFB_EV_EXEC = 2,
+	HFB_EV_EXIT = 3,
+};
+
+struct hfb_event {
+	unsigned int type;
+	unsigned int pid;  /* the tgid the event is about */
+	unsigned int ppid; /* fork: the parent's tgid */
+	int exit_code;	   /* exit: the raw wait status bits of the leader */
+	unsigned long long start_boottime;
+	char filename[256]; /* exec: the path being executed */
+};
+
+#endif /* HF_BPF_HEAPFRAG_H */

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+/*
+ * alloc_bench - libptm against glibc, jemalloc, tcmalloc and mimalloc.
+ *
+ * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [WORKLOADS_BINARY]
+ * Runs every workload of alloc_workloads under each allocator (LD_PRELOAD;
+ * glibc is the process's own malloc), ROUNDS times, interleaving allocators
+ * within a round so that machine noise falls on all of them alike, and
+ * prints the median wall time and peak heap RSS of each as a ratio to glibc.
+ * For swiss_cheese it also prints the heap resident right after the frees
+ * as a share of that allocator's own peak: (after - base) / (peak - base).
+ */
+#include <errno.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define LIBDIR     "/usr/lib/x86_64-linux-gnu/"
+#define MAX_ROUNDS 15
+
+struct allocator {
+	const char *name;
+	char preload[512]; /* "" for glibc */
+	int available;
+};
+
+static struct allocator allocators[] = {
+	{"glibc", "", 1},
+	{"libptm", "", 0},
+	{"jemalloc", LIBDIR "libjemalloc.so.2", 0},
+	{"tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", 0},
+	{"mimalloc", LIBDIR "libmimalloc.so.2", 0},
+};
+#define NR_ALLOC (sizeof(allocators) / sizeof(allocators[0]))
+
+static const char *all_workloads[] = {
+	"seed_loop",         "pareto",       "realloc_growth", "larson_2", "larson_8",
+	"producer_consumer", "swiss_cheese",
+};
+#define NR_WORK (sizeof(all_workloads) / sizeof(all_workloads[0]))
+
+struct sample {
+	double seconds;
+	long base_kb, peak_kb, after_kb;
+};
+
+/* Runs one workload under one allocator; 0 or a negative errno. */
+static int run_one(const char *bin, const char *work, const struct allocator *a, struct sample *out)
+{
+	char preload_env[600], line[256];
+	char *argv[] = {(char *)bin, (char *)work, NULL};
+	char **envp;
+	size_t n = 0, i = 0;
+	int pipefd[2], status, err = 0;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	FILE *f;
+
+	while (environ[n])
+		n++;
+	envp = calloc(n + 2, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++)
+		if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0)
+			envp[i++] = environ[k];
+	if (a->preload[0]) {
+		snprintf(preload_env, sizeof(preload_env), "LD_PRELOAD=%s", a->preload);
+		envp[i++] = preload_env;
+	}
+	if (pipe(pipefd)) {
+		free(envp);
+		return -errno;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+	err = -posix_spawn(&pid, bin, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	free(envp);
+	close(pipefd[1]);
+	if (err) {
+		close(pipefd[0]);
+		return err;
+	}
+	f = fdopen(pipefd[0], "r");
+	if (!f || !fgets(line, sizeof(line), f) ||
+	    sscanf(line, "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld",
+		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb) != 4)
+		err = -EPROTO;
+	if (f)
+		fclose(f);
+	else
+		close(pipefd[0]);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		err = err ? err : -ECHILD;
+	return err;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *build = getenv("HF_BUILD_DIR");
+	const char *chosen[NR_WORK];
+	char bin[512];
+	int rounds = 5, nr_chosen = 0, opt, failures = 0;
+
+	while ((opt = getopt(argc, argv, "r:w:")) != -1) {
+		char *end;
+
+		switch (opt) {
+		case 'r':
+			rounds = (int)strtol(optarg, &end, 10);
+			if (*end || rounds < 1 || rounds > MAX_ROUNDS) {
+				fprintf(stderr, "alloc_bench: -r takes 1 to %d\n", MAX_ROUNDS);
+				return 2;
+			}
+			break;
+		case 'w':
+			if (nr_chosen == (int)NR_WORK) {
+				fprintf(stderr, "alloc_bench: too many -w\n");
+				return 2;
+			}
+			chosen[nr_chosen++] = optarg;
+			break;
+		default:
+			fprintf(stderr,
+				"usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [BINARY]\n");
+			return 2;
+		}
+	}
+	if (!build)
+		build = "build";
+	if (optind < argc)
+		snprintf(bin, sizeof(bin), "%s", argv[optind]);
+	else
+		snprintf(bin, sizeof(bin), "%s/tests/alloc_workloads", build);
+	if (!nr_chosen)
+		for (size_t w = 0; w < NR_WORK; w++)
+			chosen[nr_chosen++] = all_workloads[w];
+
+	snprintf(allocators[1].preload, sizeof(allocators[1].preload), "%s/lib/libptm.so", build);
+	for (size_t a = 1; a < NR_ALLOC; a++) {
+		allocators[a].available = access(allocators[a].preload, R_OK) == 0;
+		if (!allocators[a].available)
+			printf("note: %s is not available (%s missing)\n", allocators[a].name,
+			       allocators[a].preload);
+	}
+
+	printf("allocator benchmark: median of %d rounds; time and peak heap RSS as ratios to "
+	       "glibc (lower is better)\n\n",
+	       rounds);
+	printf("%-18s %10s %10s", "workload", "glibc s", "glibc MiB");
+	for (size_t a = 1; a < NR_ALLOC; a++)
+		printf(" %9s t %9s m", allocators[a].name, allocators[a].name);
+	printf("\n");
+
+	for (int w = 0; w < nr_chosen; w++) {
+		double secs[NR_ALLOC][MAX_ROUNDS], heap[NR_ALLOC][MAX_ROUNDS];
+		double after[NR_ALLOC][MAX_ROUNDS];
+		double med_s[NR_ALLOC], med_h[NR_ALLOC], med_after[NR_ALLOC];
+		int ok[NR_ALLOC] = {0};
+
+		for (int r = 0; r < rounds; r++) {
+			for (size_t a = 0; a < NR_ALLOC; a++) {
+				struct sample s;
+				int err;
+
+				if (!allocators[a].available)
+					continue;
+				err = run_one(bin, chosen[w], &allocators[a], &s);
+				if (err) {
+					fprintf(stderr, "alloc_bench: %s under %s failed: %s\n",
+						chosen[w], allocators[a].name, strerror(-err));
+					failures++;
+					continue;
+				}
+				secs[a][ok[a]] = s.seconds;
+				heap[a][ok[a]] = (double)(s.peak_kb - s.base_kb) / 1024.0;
+				after[a][ok[a]] = s.peak_kb > s.base_kb
+							  ? (double)(s.after_kb - s.base_kb) /
+								    (double)(s.peak_kb - s.base_kb)
+							  : NAN;
+				ok[a]++;
+			}
+		}
+		for (size_t a = 0; a < NR_ALLOC; a++) {
+			med_s[a] = ok[a] ? median(secs[a], ok[a]) : NAN;
+			med_h[a] = ok[a] ? median(heap[a], ok[a]) : NAN;
+			med_after[a] = ok[a] ? median(after[a], ok[a]) : NAN;
+		}
+		printf("%-18s %10.3f %10.1f", chosen[w], med_s[0], med_h[0]);
+		for (size_t a = 1; a < NR_ALLOC; a++)
+			printf(" %11.2f %11.2f", med_s[a] / med_s[0],
+			       med_h[0] > 0.5 ? med_h[a] / med_h[0] : NAN);
+		printf("\n");
+		if (strcmp(chosen[w], "swiss_cheese") == 0) {
+			printf("%-18s", "  resident after");
+			printf(" the frees, share of own peak heap RSS:");
+			for (size_t a = 0; a < NR_ALLOC; a++)
+				printf(" %s %.0f%%", allocators[a].name, 100.0 * med_after[a]);
+			printf("\n");
+		}
+	}
+	printf("\n(peak heap RSS = VmHWM - VmRSS before the workload; a ratio is shown as nan "
+	       "when glibc's peak heap is under 0.5 MiB)\n");
+	return failures ? 1 : 0;
+}
