@@ -45,6 +45,16 @@ struct hf_probe_site {
 	uint64_t entry_offset;	/* file offset chosen for the entry probe */
 	bool entry_emulated;	/* the entry instruction is one the kernel emulates */
 	char entry_insn[64];	/* e.g. "free+3: je 0xc8", for the logs */
+	/*
+	 * Additions by the probe-site owner.  ret_offset is where a return
+	 * probe may go instead of sym_offset: entry_offset when nothing before
+	 * it moved rsp (so [rsp] still holds the return address there), which
+	 * spares a single-stepped trap at the symbol; else sym_offset.
+	 * alias_of is an earlier op with the same sym_offset (glibc's cfree is
+	 * free, its aligned_alloc is memalign), or -1: attach such a site once.
+	 */
+	uint64_t ret_offset;
+	int alias_of;
 };
 
 struct hf_alloc_target {
@@ -59,6 +69,9 @@ struct hf_alloc_target {
 /*
  * Fills *out for a running process.  Returns 0, -ESRCH when the process is
  * gone, or another negative errno with one sentence in why[0..why_len).
+ * -EAGAIN (an addition) means the process is still starting: its dynamic
+ * linker has not yet mapped a library that comes before the provider in the
+ * search order (e.g. at exec); ask again once it has run.
  */
 int hf_alloc_target_find(pid_t pid, struct hf_alloc_target *out, char *why, size_t why_len);
 
@@ -68,5 +81,16 @@ int hf_alloc_target_find(pid_t pid, struct hf_alloc_target *out, char *why, size
  */
 int hf_alloc_target_from_file(const char *path, struct hf_alloc_target *out, char *why,
 			      size_t why_len);
+
+/*
+ * The same for a program not yet started (heapfragd -- COMMAND): exe_path
+ * (a path, or a name looked up in envp's PATH) run with envp.  A dynamic
+ * program's objects come from its own dynamic linker run with
+ * LD_TRACE_LOADED_OBJECTS=1, as ldd does (it loads the objects, LD_PRELOAD
+ * ones included, in order, and runs none of the program); a static one (no
+ * PT_INTERP) is its own provider.  Only glibc's dynamic linker is run.
+ */
+int hf_alloc_target_for_command(const char *exe_path, char *const envp[],
+				struct hf_alloc_target *out, char *why, size_t why_len);
 
 #endif /* HF_PROBE_SITE_H */
