@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ptm_stats_abi.h - libptm's books as another process reads them.
+ *
+ * A libptm process exports the symbol ptm_stats_block (a struct
+ * ptm_abi_block).  heapfragd finds its address from the symbol table of
+ * libptm.so (or of the executable, when libptm.a is linked in) plus the
+ * load address, and reads it with process_vm_readv(2): no probe, no
+ * cooperation from the target, and nothing on the allocator's fast path.
+ *
+ * The block leads to a singly linked list of per-arena records (struct
+ * ptm_abi_arena), the main arena's first; arenas are never freed, so the
+ * list only grows and every address in it stays valid.  All fields are
+ * 64-bit, naturally aligned, little-endian, with no padding; addresses are
+ * in the target's address space.
+ *
+ * Consistency: each arena record is a seqlock.  The allocator makes gen odd
+ * when it takes the arena's lock and even again, after updating the record,
+ * when it releases it.  A reader copies the record, then reads gen again:
+ * the copy is consistent if its gen was even and equals the second read;
+ * otherwise it retries.  A record's numbers are then exactly what
+ * mallinfo2() would compute for that arena at that instant:
+ *   arena    = system_bytes          ordblks  = binned_chunks + 1 (top)
+ *   smblks   = fast_chunks           fsmblks  = fast_bytes
+ *   fordblks = top_bytes + binned_bytes + fast_bytes
+ *   uordblks = system_bytes - fordblks   keepcost = the main arena's top_bytes
+ * The process-wide mmapped fields are single words, each exact on its own.
+ *
+ * Versioning: magic never changes; version grows when fields are added at
+ * the end of either struct (size and arena_record_size say how much the
+ * target has); readers ignore what they do not know.
+ */
+#ifndef PTM_STATS_ABI_H
+#define PTM_STATS_ABI_H
+
+#include <stdint.h>
+
+#define PTM_ABI_MAGIC   0x53544154534d5450ULL /* "PTMSTATS" in memory order */
+#define PTM_ABI_VERSION 1
+
+struct ptm_abi_arena {
+	uint64_t gen;              /* seqlock generation: odd while being changed */
+	uint64_t index;            /* 0 for the main arena */
+	uint64_t next;             /* address of the next record, 0 after the last */
+	uint64_t system_bytes;     /* memory from the system: brk regions or heaps */
+	uint64_t max_system_bytes; /* its peak */
+	uint64_t top_bytes;        /* the top chunk */
+	uint64_t binned_chunks;    /* free chunks in the unsorted, small and large bins */
+	uint64_t binned_bytes;
+	uint64_t fast_chunks; /* free chunks in fastbins */
+	uint64_t fast_bytes;
+	uint64_t threads_attached;
+	uint64_t lock_acquisitions; /* times the arena lock was taken */
+	uint64_t lock_contended;    /* ... of which it had to wait */
+	uint64_t lock_wait_ns;      /* total time waited */
+	uint64_t lock_max_wait_ns;  /* longest single wait */
+};
+
+struct ptm_abi_block {
+	uint64_t magic;             /* PTM_ABI_MAGIC */
+	uint64_t version;           /* PTM_ABI_VERSION */
+	uint64_t size;              /* sizeof(struct ptm_abi_block) in the target */
+	uint64_t arena_record_size; /* sizeof(struct ptm_abi_arena) in the target */
+	uint64_t first_arena;       /* address of the main arena's record */
+	uint64_t narenas;           /* records in the list */
+	uint64_t mmapped_chunks;    /* chunks with a mapping of their own (hblks) */
+	uint64_t mmapped_bytes;     /* their bytes (hblkhd) */
+	uint64_t max_mmapped_chunks;
+	uint64_t max_mmapped_bytes;
+};
+
+#endif /* PTM_STATS_ABI_H */

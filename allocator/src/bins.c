@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bins.c - the arena's free lists: allocation from them, freeing into
+ * them, consolidation, and in-place realloc and memalign.
+ *
+ * Everything here runs with the arena locked, except the thread-cache part
+ * of ptm_i_int_free, which needs no lock because the cache is the thread's.
+ * The search order for a request of chunk size nb is glibc's:
+ *   fastbin of exactly nb -> small bin of exactly nb -> (large requests:
+ *   consolidate fastbins) -> sort the unsorted bin, taking an exact fit or
+ *   the last remainder on the way -> best fit in nb's large bin -> the
+ *   binmap for the next non-empty larger bin -> top -> the system.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define MAX_ITERS 10000
+
+#define arena_flag(av) ((av) != main_arena ? NON_MAIN_ARENA : 0)
+
+/* Takes a free chunk out of its bin; large chunks also out of the size list. */
+void ptm_i_unlink_chunk(mstate av, mchunkptr p)
+{
+	mchunkptr fd, bk;
+
+	if (chunksize(p) != next_chunk(p)->prev_size)
+		ptm_i_printerr("corrupted size vs. prev_size");
+	fd = p->fd;
+	bk = p->bk;
+	if (unlikely(fd->bk != p || bk->fd != p))
+		ptm_i_printerr("corrupted double-linked list");
+	fd->bk = bk;
+	bk->fd = fd;
+	books_binned(av, -1, -(long)chunksize(p));
+	if (!in_smallbin_range(chunksize_nomask(p)) && p->fd_nextsize != NULL) {
+		if (p->fd_nextsize->bk_nextsize != p || p->bk_nextsize->fd_nextsize != p)
+			ptm_i_printerr("corrupted double-linked list (not small)");
+		if (fd->fd_nextsize == NULL) {
+			if (p->fd_nextsize == p) {
+				fd->fd_nextsize = fd->bk_nextsize = fd;
+			} else {
+				fd->fd_nextsize = p->fd_nextsize;
+				fd->bk_nextsize = p->bk_nextsize;
+				p->fd_nextsize->bk_nextsize = fd;
+				p->bk_nextsize->fd_nextsize = fd;
+			}
+		} else {
+			p->fd_nextsize->bk_nextsize = p->bk_nextsize;
+			p->bk_nextsize->fd_nextsize = p->fd_nextsize;
+		}
+	}
+}
+
+/* Empties every fastbin into the unsorted bin, merging with free neighbours. */
+void ptm_i_consolidate(mstate av)
+{
+	mchunkptr unsorted_bin = unsorted_chunks(av), first_unsorted;
+	mchunkptr p, nextp, nextchunk;
+	size_t size, nextsize, prevsize;
+
+	av->have_fastchunks = 0;
+	for (unsigned i = 0; i < NFASTBINS; i++) {
+		p = av->fastbins[i];
+		av->fastbins[i] = NULL;
+		while (p != NULL) {
+			if (unlikely(misaligned_chunk(p)))
+				ptm_i_printerr("malloc_consolidate(): unaligned fastbin chunk "
+					       "detected");
+			if (fastbin_index(chunksize(p)) != i)
+				ptm_i_printerr("malloc_consolidate(): invalid chunk size");
+			nextp = REVEAL_PTR(p->fd);
+			size = chunksize(p);
+			books_fast(av, -1, -(long)size);
+			nextchunk = chunk_at_offset(p, size);
+			nextsize = chunksize(nextchunk);
+			if (!prev_inuse(p)) {
+				prevsize = p->prev_size;
+				size += prevsize;
+				p = chunk_at_offset(p, -((long)prevsize));
+				if (unlikely(chunksize(p) != prevsize))
+					ptm_i_printerr("corrupted size vs. prev_size in fastbins");
+				ptm_i_unlink_chunk(av, p);
+			}
+			if (nextchunk != av->top) {
+				if (!inuse_bit_at_offset(nextchunk, nextsize)) {
+					size += nextsize;
+					ptm_i_unlink_chunk(av, nextchunk);
+				} else {
+					clear_inuse_bit_at_offset(nextchunk, 0);
+				}
+				first_unsorted = unsorted_bin->fd;
+				unsorted_bin->fd = p;
+				first_unsorted->bk = p;
+				if (!in_smallbin_range(size)) {
+					p->fd_nextsize = NULL;
+					p->bk_nextsize = NULL;
+				}
+				set_head(p, size | PREV_INUSE);
+				p->bk = unsorted_bin;
+				p->fd = first_unsorted;
+				set_foot(p, size);
+				books_binned(av, 1, (long)size);
+			} else {
+				size += nextsize;
+				set_head(p, size | PREV_INUSE);
+				av->top = p;
+			}
+			p = nextp;
+		}
+	}
+}
+
+/* Splits nb off victim; the rest goes to the unsorted bin. */
+static void *split_to_unsorted(mstate av, mchunkptr victim, size_t size, size_t nb,
+			       const char *corrupt_msg, bool set_remainder)
+{
+	size_t remainder_size = size - nb;
+	mchunkptr remainder, bck, fwd;
+
+	if (remainder_size < MINSIZE) {
+		set_inuse_bit_at_offset(victim, size);
+		if (av != main_arena)
+			set_non_main_arena(victim);
+		return chunk2mem(victim);
+	}
+	remainder = chunk_at_offset(victim, nb);
+	bck = unsorted_chunks(av);
+	fwd = bck->fd;
+	if (unlikely(fwd->bk != bck))
+		ptm_i_printerr(corrupt_msg);
+	remainder->bk = bck;
+	remainder->fd = fwd;
+	bck->fd = remainder;
+	fwd->bk = remainder;
+	if (set_remainder)
+		av->last_remainder = remainder;
+	if (!in_smallbin_range(remainder_size)) {
+		remainder->fd_nextsize = NULL;
+		remainder->bk_nextsize = NULL;
+	}
+	set_head(victim, nb | PREV_INUSE | arena_flag(av));
+	set_head(remainder, remainder_size | PREV_INUSE);
+	set_foot(remainder, remainder_size);
+	books_binned(av, 1, (long)remainder_size);
+	return chunk2mem(victim);
+}
+
+/* Files a chunk taken off the unsorted list into its small or large bin. */
+static void place_in_bin(mstate av, mchunkptr victim, size_t size)
+{
+	unsigned victim_index;
+	mchunkptr bck, fwd;
+
+	if (in_smallbin_range(size)) {
+		victim_index = smallbin_index(size);
+		bck = bin_at(av, victim_index);
+		fwd = bck->fd;
+	} else {
+		victim_index = largebin_index(size);
+		bck = bin_at(av, victim_index);
+		fwd = bck->fd;
+		if (fwd != bck) {
+			/* Large bins are sorted by decreasing size; or-ing PREV_INUSE
+			 * lets the raw size words be compared directly. */
+			size |= PREV_INUSE;
+			if (size < chunksize_nomask(bck->bk)) {
+				fwd = bck;
+				bck = bck->bk;
+				victim->fd_nextsize = fwd->fd;
+				victim->bk_nextsize = fwd->fd->bk_nextsize;
+				fwd->fd->bk_nextsize = victim->bk_nextsize->fd_nextsize = victim;
+			} else {
+				while (size < chunksize_nomask(fwd))
+					fwd = fwd->fd_nextsize;
+				if (size == chunksize_nomask(fwd)) {
+					/* Second in its size group: the skip list stays put. */
+					fwd = fwd->fd;
+				} else {
+					victim->fd_nextsize = fwd;
+					victim->bk_nextsize = fwd->bk_nextsize;
+					if (unlikely(fwd->bk_nextsize->fd_nextsize != fwd))
+						ptm_i_printerr("malloc(): largebin double linked "
+							       "list corrupted (nextsize)");
+					fwd->bk_nextsize = victim;
+					victim->bk_nextsize->fd_nextsize = victim;
+				}
+				bck = fwd->bk;
+				if (bck->fd != fwd)
+					ptm_i_printerr("malloc(): largebin double linked list "
+						       "corrupted (bk)");
+			}
+		} else {
+			victim->fd_nextsize = victim->bk_nextsize = victim;
+		}
+	}
+	mark_bin(av, victim_index);
+	books_binned(av, 1, (long)(size & ~SIZE_BITS));
+	victim->bk = bck;
+	victim->fd = fwd;
+	fwd->bk = victim;
+	bck->fd = victim;
+}
+
+void *ptm_i_int_malloc(mstate av, size_t bytes)
+{
+	size_t nb, size, remainder_size;
+	unsigned idx, block, bit, map;
+	mchunkptr victim, bck, remainder, bin;
+	void *p;
+	struct ptm_tcache *tc = ptm_i_tcache;
+	size_t tc_idx = 0, tcache_nb = 0;
+	int return_cached = 0;
+	size_t tcache_unsorted_count = 0;
+
+	if (!checked_request2size(bytes, &nb)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (unlikely(av == NULL)) {
+		p = ptm_i_sysmalloc(nb, av);
+		if (p != NULL)
+			alloc_perturb(p, bytes);
+		return p;
+	}
+	tc_idx = csize2tidx(nb);
+
+	if (nb <= get_max_fast()) {
+		mchunkptr *fb;
+
+		idx = fastbin_index(nb);
+		fb = &av->fastbins[idx];
+		victim = *fb;
+		if (victim != NULL) {
+			if (unlikely(misaligned_chunk(victim)))
+				ptm_i_printerr("malloc(): unaligned fastbin chunk detected 2");
+			*fb = REVEAL_PTR(victim->fd);
+			if (unlikely(fastbin_index(chunksize(victim)) != idx))
+				ptm_i_printerr("malloc(): memory corruption (fast)");
+			books_fast(av, -1, -(long)nb);
+			/* Stash more of the same size in the thread cache while here. */
+			if (tc != NULL && tc_idx < mp_.tcache_bins) {
+				mchunkptr tc_victim;
+
+				while (tc->counts[tc_idx] < mp_.tcache_count &&
+				       (tc_victim = *fb) != NULL) {
+					if (unlikely(misaligned_chunk(tc_victim)))
+						ptm_i_printerr("malloc(): unaligned fastbin chunk "
+							       "detected 3");
+					*fb = REVEAL_PTR(tc_victim->fd);
+					books_fast(av, -1, -(long)nb);
+					tcache_put(tc, tc_victim, tc_idx);
+				}
+			}
+			p = chunk2mem(victim);
+			alloc_perturb(p, bytes);
+			return p;
+		}
+	}
+
+	if (in_smallbin_range(nb)) {
+		idx = smallbin_index(nb);
+		bin = bin_at(av, idx);
+		if ((victim = last(bin)) != bin) {
+			bck = victim->bk;
+			if (unlikely(bck->fd != victim))
+				ptm_i_printerr("malloc(): smallbin double linked list corrupted");
+			set_inuse_bit_at_offset(victim, nb);
+			bin->bk = bck;
+			bck->fd = bin;
+			books_binned(av, -1, -(long)nb);
+			if (av != main_arena)
+				set_non_main_arena(victim);
+			if (tc != NULL && tc_idx < mp_.tcache_bins) {
+				mchunkptr tc_victim;
+
+				while (tc->counts[tc_idx] < mp_.tcache_count &&
+				       (tc_victim = last(bin)) != bin) {
+					bck = tc_victim->bk;
+					set_inuse_bit_at_offset(tc_victim, nb);
+					if (av != main_arena)
+						set_non_main_arena(tc_victim);
+					bin->bk = bck;
+					bck->fd = bin;
+					books_binned(av, -1, -(long)nb);
+					tcache_put(tc, tc_victim, tc_idx);
+				}
+			}
+			p = chunk2mem(victim);
+			alloc_perturb(p, bytes);
+			return p;
+		}
+	} else {
+		idx = largebin_index(nb);
+		/* Merge fastbin chunks first, so a large request sees the real holes. */
+		if (av->have_fastchunks)
+			ptm_i_consolidate(av);
+	}
+
+	if (tc != NULL && tc_idx < mp_.tcache_bins)
+		tcache_nb = nb;
+
+	for (;;) {
+		int iters = 0;
+
+		while ((victim = unsorted_chunks(av)->bk) != unsorted_chunks(av)) {
+			mchunkptr next;
+
+			bck = victim->bk;
+			size = chunksize(victim);
+			next = chunk_at_offset(victim, size);
+			if (unlikely(size <= CHUNK_HDR_SZ || size > av->system_mem))
+				ptm_i_printerr("malloc(): invalid size (unsorted)");
+			if (unlikely(chunksize_nomask(next) < CHUNK_HDR_SZ ||
+				     chunksize_nomask(next) > av->system_mem))
+				ptm_i_printerr("malloc(): invalid next size (unsorted)");
+			if (unlikely((next->prev_size & ~SIZE_BITS) != size))
+				ptm_i_printerr("malloc(): mismatching next->prev_size (unsorted)");
+			if (unlikely(bck->fd != victim || victim->fd != unsorted_chunks(av)))
+				ptm_i_printerr("malloc(): unsorted double linked list corrupted");
+			if (unlikely(prev_inuse(next)))
+				ptm_i_printerr("malloc(): invalid next->prev_inuse (unsorted)");
+
+			/*
+			 * A small request and the only unsorted chunk is the last
+			 * remainder: keep carving it, so consecutive small requests
+			 * land next to each other.
+			 */
+			if (in_smallbin_range(nb) && bck == unsorted_chunks(av) &&
+			    victim == av->last_remainder && size > nb + MINSIZE) {
+				remainder_size = size - nb;
+				remainder = chunk_at_offset(victim, nb);
+				unsorted_chunks(av)->bk = unsorted_chunks(av)->fd = remainder;
+				av->last_remainder = remainder;
+				remainder->bk = remainder->fd = unsorted_chunks(av);
+				if (!in_smallbin_range(remainder_size)) {
+					remainder->fd_nextsize = NULL;
+					remainder->bk_nextsize = NULL;
+				}
+				set_head(victim, nb | PREV_INUSE | arena_flag(av));
+				set_head(remainder, remainder_size | PREV_INUSE);
+				set_foot(remainder, remainder_size);
+				books_binned(av, 0, -(long)nb);
+				p = chunk2mem(victim);
+				alloc_perturb(p, bytes);
+				return p;
+			}
+
+			if (unlikely(bck->fd != victim))
+				ptm_i_printerr("malloc(): corrupted unsorted chunks 3");
+			unsorted_chunks(av)->bk = bck;
+			bck->fd = unsorted_chunks(av);
+			books_binned(av, -1, -(long)size);
+
+			if (size == nb) {
+				set_inuse_bit_at_offset(victim, size);
+				if (av != main_arena)
+					set_non_main_arena(victim);
+				/* Exact fits fill the cache first; one is returned at the end. */
+				if (tcache_nb > 0 && tc->counts[tc_idx] < mp_.tcache_count) {
+					tcache_put(tc, victim, tc_idx);
+					return_cached = 1;
+					continue;
+				}
+				p = chunk2mem(victim);
+				alloc_perturb(p, bytes);
+				return p;
+			}
+			place_in_bin(av, victim, size);
+
+			++tcache_unsorted_count;
+			if (return_cached && mp_.tcache_unsorted_limit > 0 &&
+			    tcache_unsorted_count > mp_.tcache_unsorted_limit)
+				return tcache_get(tc, tc_idx);
+			if (++iters >= MAX_ITERS)
+				break;
+		}
+
+		if (return_cached)
+			return tcache_get(tc, tc_idx);
+
+		/* Best fit in nb's own large bin, walking the size list upwards. */
+		if (!in_smallbin_range(nb)) {
+			bin = bin_at(av, idx);
+			if ((victim = first(bin)) != bin && chunksize_nomask(victim) >= nb) {
+				victim = victim->bk_nextsize;
+				while ((size = chunksize(victim)) < nb)
+					victim = victim->bk_nextsize;
+				/* Take the second of a size group: the skip list stays put. */
+				if (victim != last(bin) &&
+				    chunksize_nomask(victim) == chunksize_nomask(victim->fd))
+					victim = victim->fd;
+				ptm_i_unlink_chunk(av, victim);
+				p = split_to_unsorted(av, victim, size, nb,
+						      "malloc(): corrupted unsorted chunks", false);
+				alloc_perturb(p, bytes);
+				return p;
+			}
+		}
+
+		/* The next larger non-empty bin, found through the binmap. */
+		++idx;
+		bin = bin_at(av, idx);
+		block = idx2block(idx);
+		map = av->binmap[block];
+		bit = idx2bit(idx);
+		for (;;) {
+			if (bit > map || bit == 0) {
+				do {
+					if (++block >= BINMAPSIZE)
+						goto use_top;
+				} while ((map = av->binmap[block]) == 0);
+				bin = bin_at(av, block << BINMAPSHIFT);
+				bit = 1;
+			}
+			while ((bit & map) == 0) {
+				bin = next_bin(bin);
+				bit <<= 1;
+			}
+			victim = last(bin);
+			if (victim == bin) {
+				/* A stale bit: clear it and look further. */
+				av->binmap[block] = map &= ~bit;
+				bin = next_bin(bin);
+				bit <<= 1;
+				continue;
+			}
+			size = chunksize(victim);
+			ptm_i_unlink_chunk(av, victim);
+			p = split_to_unsorted(av, victim, size, nb,
+					      "malloc(): corrupted unsorted chunks 2",
+					      in_smallbin_range(nb));
+			alloc_perturb(p, bytes);
+			return p;
+		}
+
+	use_top:
+		victim = av->top;
+		size = chunksize(victim);
+		if (unlikely(size > av->system_mem))
+			ptm_i_printerr("malloc(): corrupted top size");
+		if (size >= nb + MINSIZE) {
+			remainder_size = size - nb;
+			remainder = chunk_at_offset(victim, nb);
+			av->top = remainder;
+			set_head(victim, nb | PREV_INUSE | arena_flag(av));
+			set_head(remainder, remainder_size | PREV_INUSE);
+			p = chunk2mem(victim);
+			alloc_perturb(p, bytes);
+			return p;
+		}
+		if (av->have_fastchunks) {
+			ptm_i_consolidate(av);
+			idx = bin_index(nb);
+			continue;
+		}
+		p = ptm_i_sysmalloc(nb, av);
+		if (p != NULL)
+			alloc_perturb(p, bytes);
+		return p;
+	}
+}
+
+/* Coalesces p with its free neighbours and files it in unsorted or top. */
+static void merge_chunk(mstate av, mchunkptr p, size_t size)
+{
+	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
+	size_t nextsize, prevsize;
+
+	if (unlikely(p == av->top))
+		ptm_i_printerr("double free or corruption (top)");
+	if (unlikely(contiguous(av) && (char *)nextchunk >= ((char *)av->top + chunksize(av->top))))
+		ptm_i_printerr("double free or corruption (out)");
+	if (unlikely(!prev_inuse(nextchunk)))
+		ptm_i_printerr("double free or corruption (!prev)");
+	nextsize = chunksize(nextchunk);
+	if (unlikely(chunksize_nomask(nextchunk) <= CHUNK_HDR_SZ || nextsize >= av->system_mem))
+		ptm_i_printerr("free(): invalid next size (normal)");
+	free_perturb(chunk2mem(p), size - CHUNK_HDR_SZ);
+
+	if (!prev_inuse(p)) {
+		prevsize = p->prev_size;
+		size += prevsize;
+		p = chunk_at_offset(p, -((long)prevsize));
+		if (unlikely(chunksize(p) != prevsize))
+			ptm_i_printerr("corrupted size vs. prev_size while consolidating");
+		ptm_i_unlink_chunk(av, p);
+	}
+	if (nextchunk != av->top) {
+		if (!inuse_bit_at_offset(nextchunk, nextsize)) {
+			ptm_i_unlink_chunk(av, nextchunk);
+			size += nextsize;
+		} else {
+			clear_inuse_bit_at_offset(nextchunk, 0);
+		}
+		bck = unsorted_chunks(av);
+		fwd = bck->fd;
+		if (unlikely(fwd->bk != bck))
+			ptm_i_printerr("free(): corrupted unsorted chunks");
+		p->fd = fwd;
+		p->bk = bck;
+		if (!in_smallbin_range(size)) {
+			p->fd_nextsize = NULL;
+			p->bk_nextsize = NULL;
+		}
+		bck->fd = p;
+		fwd->bk = p;
+		set_head(p, size | PREV_INUSE);
+		set_foot(p, size);
+		books_binned(av, 1, (long)size);
+	} else {
+		size += nextsize;
+		set_head(p, size | PREV_INUSE);
+		av->top = p;
+	}
+
+	/* A big free chunk: a good moment to consolidate and give memory back. */
+	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
+		if (av->have_fastchunks)
+			ptm_i_consolidate(av);
+		if (av == main_arena) {
+			if (chunksize(av->top) >=
+			    __atomic_load_n(&mp_.trim_threshold, __ATOMIC_RELAXED))
+				ptm_i_systrim(mp_.top_pad, av);
+		} else {
+			ptm_i_heap_trim(heap_for_ptr(av->top), mp_.top_pad);
+		}
+	}
+}
+
+void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
+{
+	size_t size = chunksize(p);
+	struct ptm_tcache *tc;
+
+	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+		ptm_i_printerr("free(): invalid pointer");
+	if (unlikely(size < MINSIZE || !aligned_ok(size)))
+		ptm_i_printerr("free(): invalid size");
+
+	tc = ptm_i_tcache;
+	if (tc != NULL) {
+		size_t tc_idx = csize2tidx(size);
+
+		if (tc_idx < mp_.tcache_bins) {
+			struct ptm_tcache_entry *e = chunk2mem(p);
+
+			if (unlikely(e->key == ptm_i_tcache_key))
+				ptm_i_tcache_double_free_scan(tc, e, tc_idx);
+			if (tc->counts[tc_idx] < mp_.tcache_count) {
+				tcache_put(tc, p, tc_idx);
+				return;
+			}
+		}
+	}
+
+	if (size <= get_max_fast()) {
+		mchunkptr next = chunk_at_offset(p, size), old;
+		unsigned idx = fastbin_index(size);
+
+		if (!have_lock)
+			ptm_i_arena_lock(av);
+		if (unlikely(chunksize_nomask(next) <= CHUNK_HDR_SZ ||
+			     chunksize(next) >= av->system_mem))
+			ptm_i_printerr("free(): invalid next size (fast)");
+		free_perturb(chunk2mem(p), size - CHUNK_HDR_SZ);
+		av->have_fastchunks = 1;
+		old = av->fastbins[idx];
+		/* Only the top of the bin can be checked cheaply for a double free. */
+		if (unlikely(old == p))
+			ptm_i_printerr("double free or corruption (fasttop)");
+		if (unlikely(old != NULL && fastbin_index(chunksize(old)) != idx))
+			ptm_i_printerr("invalid fastbin entry (free)");
+		p->fd = PROTECT_PTR(&p->fd, old);
+		av->fastbins[idx] = p;
+		books_fast(av, 1, (long)size);
+		if (!have_lock)
+			ptm_i_arena_unlock(av);
+		return;
+	}
+	if (!chunk_is_mmapped(p)) {
+		if (!have_lock)
+			ptm_i_arena_lock(av);
+		merge_chunk(av, p, size);
+		if (!have_lock)
+			ptm_i_arena_unlock(av);
+		return;
+	}
+	ptm_i_munmap_chunk(p);
+}
+
+void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
+{
+	mchunkptr newp, next, remainder;
+	size_t newsize, nextsize, remainder_size;
+	void *newmem;
+
+	if (unlikely(chunksize_nomask(oldp) <= CHUNK_HDR_SZ || oldsize >= av->system_mem))
+		ptm_i_printerr("realloc(): invalid old size");
+	next = chunk_at_offset(oldp, oldsize);
+	nextsize = chunksize(next);
+	if (unlikely(chunksize_nomask(next) <= CHUNK_HDR_SZ || nextsize >= av->system_mem))
+		ptm_i_printerr("realloc(): invalid next size");
+
+	if (oldsize >= nb) {
+		newp = oldp;
+		newsize = oldsize;
+	} else if (next == av->top && (newsize = oldsize + nextsize) >= nb + MINSIZE) {
+		/* Grow into top. */
+		set_head_size(oldp, nb | arena_flag(av));
+		av->top = chunk_at_offset(oldp, nb);
+		set_head(av->top, (newsize - nb) | PREV_INUSE);
+		return chunk2mem(oldp);
+	} else if (next != av->top && !inuse(next) && (newsize = oldsize + nextsize) >= nb) {
+		/* Grow into the free chunk after. */
+		newp = oldp;
+		ptm_i_unlink_chunk(av, next);
+	} else {
+		newmem = ptm_i_int_malloc(av, nb - MALLOC_ALIGN_MASK);
+		if (newmem == NULL)
+			return NULL;
+		newp = mem2chunk(newmem);
+		newsize = chunksize(newp);
+		if (newp == next) {
+			newsize += oldsize;
+			newp = oldp;
+		} else {
+			memcpy(newmem, chunk2mem(oldp), oldsize - SIZE_SZ);
+			ptm_i_int_free(av, oldp, 1);
+			return newmem;
+		}
+	}
+
+	remainder_size = newsize - nb;
+	if (remainder_size < MINSIZE) {
+		set_head_size(newp, newsize | arena_flag(av));
+		set_inuse_bit_at_offset(newp, newsize);
+	} else {
+		remainder = chunk_at_offset(newp, nb);
+		set_head_size(newp, nb | arena_flag(av));
+		set_head(remainder, remainder_size | PREV_INUSE | arena_flag(av));
+		set_inuse_bit_at_offset(remainder, remainder_size);
+		ptm_i_int_free(av, remainder, 1);
+	}
+	return chunk2mem(newp);
+}
+
+/* Over-allocates, then frees the misaligned lead and the excess tail. */
+void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes)
+{
+	size_t nb, size, leadsize, newsize, remainder_size;
+	char *m, *brk;
+	mchunkptr p, newp, remainder;
+
+	if (!checked_request2size(bytes, &nb)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (nb > SIZE_MAX - alignment - MINSIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	m = ptm_i_int_malloc(av, nb + alignment + MINSIZE);
+	if (m == NULL)
+		return NULL;
+	p = mem2chunk(m);
+	if (((uintptr_t)m % alignment) != 0) {
+		brk = (char *)mem2chunk(((uintptr_t)(m + alignment - 1)) & -(uintptr_t)alignment);
+		if ((size_t)(brk - (char *)p) < MINSIZE)
+			brk += alignment;
+		newp = (mchunkptr)brk;
+		leadsize = (size_t)(brk - (char *)p);
+		newsize = chunksize(p) - leadsize;
+		if (chunk_is_mmapped(p)) {
+			newp->prev_size = p->prev_size + leadsize;
+			set_head(newp, newsize | IS_MMAPPED);
+			return chunk2mem(newp);
+		}
+		set_head(newp, newsize | PREV_INUSE | arena_flag(av));
+		set_inuse_bit_at_offset(newp, newsize);
+		set_head_size(p, leadsize | arena_flag(av));
+		ptm_i_int_free(av, p, 1);
+		p = newp;
+	}
+	if (!chunk_is_mmapped(p)) {
+		size = chunksize(p);
+		if (size > nb + MINSIZE) {
+			remainder_size = size - nb;
+			remainder = chunk_at_offset(p, nb);
+			set_head(remainder, remainder_size | PREV_INUSE | arena_flag(av));
+			set_head_size(p, nb);
+			ptm_i_int_free(av, remainder, 1);
+		}
+	}
+	return chunk2mem(p);
+}
+
+/*
+ * malloc_trim's work for one arena: consolidate, then return every whole
+ * page inside each free chunk (keeping the chunk's own header and links),
+ * then for the main arena give back the top beyond pad.
+ */
+int ptm_i_mtrim(mstate av, size_t pad)
+{
+	const size_t ps = mp_.pagesize, psm1 = ps - 1;
+	const unsigned psindex = bin_index(ps);
+	int result = 0;
+
+	ptm_i_consolidate(av);
+	for (unsigned i = 1; i < NBINS; ++i) {
+		mchunkptr bin, p;
+
+		if (i != 1 && i < psindex)
+			continue;
+		bin = bin_at(av, i);
+		for (p = last(bin); p != bin; p = p->bk) {
+			size_t size = chunksize(p);
+			char *paligned_mem;
+
+			if (size <= psm1 + sizeof(struct ptm_chunk))
+				continue;
+			paligned_mem =
+				(char *)(((uintptr_t)p + sizeof(struct ptm_chunk) + psm1) & ~psm1);
+			size -= (size_t)(paligned_mem - (char *)p);
+			if (size > psm1) {
+				ptm_i_sys_madvise(paligned_mem, size & ~psm1, MADV_DONTNEED);
+				result = 1;
+			}
+		}
+	}
+	return result | (av == main_arena ? ptm_i_systrim(pad, av) : 0);
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - what the libptm source files share: the arena, the bins, the
+ * global parameters, the thread cache, and the functions each file offers
+ * the others.  Every name here is hidden: only ptm.h is public.
+ */
+#ifndef PTM_INTERNAL_H
+#define PTM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/single_threaded.h>
+
+#include "chunk.h"
+#include "ptm_stats_abi.h"
+
+/* Bins: 1 is the unsorted bin, 2..63 small bins 16 bytes apart, 64..126 large. */
+#define NBINS                 128
+#define NSMALLBINS            64
+#define SMALLBIN_WIDTH        MALLOC_ALIGNMENT
+#define MIN_LARGE_SIZE        ((size_t)NSMALLBINS * SMALLBIN_WIDTH)
+#define in_smallbin_range(sz) ((size_t)(sz) < MIN_LARGE_SIZE)
+#define smallbin_index(sz)    ((unsigned)((size_t)(sz) >> 4))
+
+static inline unsigned largebin_index(size_t sz)
+{
+	if ((sz >> 6) <= 48)
+		return 48 + (unsigned)(sz >> 6);
+	if ((sz >> 9) <= 20)
+		return 91 + (unsigned)(sz >> 9);
+	if ((sz >> 12) <= 10)
+		return 110 + (unsigned)(sz >> 12);
+	if ((sz >> 15) <= 4)
+		return 119 + (unsigned)(sz >> 15);
+	if ((sz >> 18) <= 2)
+		return 124 + (unsigned)(sz >> 18);
+	return 126;
+}
+
+static inline unsigned bin_index(size_t sz)
+{
+	return in_smallbin_range(sz) ? smallbin_index(sz) : largebin_index(sz);
+}
+
+/* The binmap: one bit per bin, set when the bin may be non-empty. */
+#define BINMAPSHIFT  5
+#define BITSPERMAP   (1U << BINMAPSHIFT)
+#define BINMAPSIZE   (NBINS / BITSPERMAP)
+#define idx2block(i) ((i) >> BINMAPSHIFT)
+#define idx2bit(i)   (1U << ((i) & (BITSPERMAP - 1)))
+
+/* Fastbins: 16-byte steps from 32; M_MXFAST may raise the limit to 160 bytes. */
+#define MAX_FAST_SIZE     ((size_t)80 * SIZE_SZ / 4)
+#define DEFAULT_MXFAST    ((size_t)64 * SIZE_SZ / 4)
+#define fastbin_index(sz) ((unsigned)(((unsigned)(sz) >> 4) - 2))
+#define NFASTBINS                                                                                  \
+	(fastbin_index((MAX_FAST_SIZE + SIZE_SZ + MALLOC_ALIGN_MASK) & ~MALLOC_ALIGN_MASK) + 1)
+#define FASTBIN_CONSOLIDATION_THRESHOLD ((size_t)65536)
+
+/* Thread cache: 64 bins of chunk sizes 32..1040, up to 7 chunks each by default. */
+#define TCACHE_MAX_BINS   64
+#define TCACHE_FILL_COUNT 7
+#define TCACHE_COUNT_MAX  UINT16_MAX
+#define tidx2usize(i)     ((size_t)(i)*MALLOC_ALIGNMENT + MINSIZE - SIZE_SZ)
+#define MAX_TCACHE_SIZE   tidx2usize(TCACHE_MAX_BINS - 1)
+#define csize2tidx(x)     (((x)-MINSIZE + MALLOC_ALIGNMENT - 1) / MALLOC_ALIGNMENT)
+
+/* Non-main heaps: 64 MiB, aligned to their size so a chunk finds its heap. */
+#define DEFAULT_MMAP_THRESHOLD_MIN ((size_t)128 * 1024)
+#define DEFAULT_MMAP_THRESHOLD_MAX ((size_t)4 * 1024 * 1024 * sizeof(long))
+#define HEAP_MIN_SIZE              ((size_t)32 * 1024)
+#define HEAP_MAX_SIZE              (2 * DEFAULT_MMAP_THRESHOLD_MAX)
+#define MMAP_AS_MORECORE_SIZE      ((size_t)1024 * 1024)
+#define NARENAS_FROM_NCORES(n)     ((size_t)(n)*8)
+
+#define ARENA_NONCONTIGUOUS 0x2U
+
+/*
+ * A futex lock, glibc's low-level lock: 0 free, 1 held, 2 held with waiters.
+ * Taking and releasing an uncontended lock is one atomic instruction each,
+ * inline; only waiting and waking go out of line (arena.c).
+ */
+typedef int ptm_lock_t;
+#define PTM_LOCK_INIT 0
+
+void ptm_i_lock_wait(ptm_lock_t *l) PTM_HIDDEN;
+void ptm_i_lock_wake(ptm_lock_t *l) PTM_HIDDEN;
+
+static inline void ptm_lock(ptm_lock_t *l)
+{
+	int c = 0;
+
+	if (likely(__atomic_compare_exchange_n(l, &c, 1, false, __ATOMIC_ACQUIRE,
+					       __ATOMIC_RELAXED)))
+		return;
+	ptm_i_lock_wait(l);
+}
+
+/* 0 when taken, like pthread_mutex_trylock. */
+static inline int ptm_trylock(ptm_lock_t *l)
+{
+	int c = 0;
+
+	return __atomic_compare_exchange_n(l, &c, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED) ? 0
+												: 1;
+}
+
+static inline void ptm_unlock(ptm_lock_t *l)
+{
+	if (unlikely(__atomic_exchange_n(l, 0, __ATOMIC_RELEASE) == 2))
+		ptm_i_lock_wake(l);
+}
+
+struct ptm_arena {
+	ptm_lock_t mutex;
+	unsigned flags;
+	int have_fastchunks;
+	mchunkptr fastbins[NFASTBINS];
+	/* top and last_remainder must sit right before bins: see initial_top. */
+	mchunkptr top;
+	mchunkptr last_remainder;
+	mchunkptr bins[NBINS * 2 - 2];
+	unsigned binmap[BINMAPSIZE];
+	struct ptm_arena *next;
+	struct ptm_arena *next_free;
+	size_t attached_threads;
+	size_t system_mem;
+	size_t max_system_mem;
+	/*
+	 * The main arena only: the first chunk of its newest region.  Each
+	 * region's first chunk keeps the previous region's first chunk in its
+	 * prev_size word, which nothing else uses because the first chunk of a
+	 * region always has PREV_INUSE set.  The checker walks this list.
+	 */
+	mchunkptr segments;
+	unsigned index;
+	/*
+	 * The books other processes read (ptm_stats_abi.h): free chunks are
+	 * counted here as they enter and leave the bins, under the lock; the
+	 * seqlock generation moves with the lock; the rest is copied in when
+	 * the lock is released.
+	 */
+	struct ptm_abi_arena books;
+};
+
+typedef struct ptm_arena *mstate;
+
+/* A bin header is a pseudo-chunk whose fd/bk are the two bin words. */
+#define bin_at(m, i)                                                                               \
+	((mchunkptr)((char *)&((m)->bins[((i)-1) * 2]) - offsetof(struct ptm_chunk, fd)))
+#define next_bin(b)        ((mchunkptr)((char *)(b) + (sizeof(mchunkptr) << 1)))
+#define first(b)           ((b)->fd)
+#define last(b)            ((b)->bk)
+#define unsorted_chunks(m) (bin_at(m, 1))
+/* Before the first sysmalloc, top is the unsorted bin header, whose size reads 0. */
+#define initial_top(m) (unsorted_chunks(m))
+#define mark_bin(m, i) ((m)->binmap[idx2block(i)] |= idx2bit(i))
+#define contiguous(m)  (((m)->flags & ARENA_NONCONTIGUOUS) == 0)
+
+struct ptm_heap {
+	struct ptm_arena *ar_ptr; /* the arena this heap belongs to */
+	struct ptm_heap *prev;    /* the arena's previous heap */
+	size_t size;              /* bytes in use (read-write) */
+	size_t mprotect_size;     /* bytes ever made read-write */
+	size_t pagesize;
+	char pad[8]; /* keeps the first chunk's user memory 16-byte aligned */
+};
+
+#define heap_for_ptr(p) ((struct ptm_heap *)((uintptr_t)(p) & ~(HEAP_MAX_SIZE - 1)))
+
+/* The tunables and process-wide books, glibc's mp_. */
+struct ptm_params {
+	size_t trim_threshold;
+	size_t top_pad;
+	size_t mmap_threshold;
+	size_t arena_test;
+	size_t arena_max;
+	int n_mmaps;
+	int n_mmaps_max;
+	int max_n_mmaps;
+	int no_dyn_threshold;
+	size_t mmapped_mem;
+	size_t max_mmapped_mem;
+	char *sbrk_base;
+	size_t tcache_bins;
+	size_t tcache_max_bytes;
+	size_t tcache_max_csize; /* the largest chunk size the cache holds */
+	size_t tcache_count;
+	size_t tcache_unsorted_limit;
+	size_t max_fast;
+	int perturb_byte;
+	size_t pagesize;
+};
+
+struct ptm_tcache_entry {
+	struct ptm_tcache_entry *next;
+	uintptr_t key; /* tcache_key while the chunk is in a thread cache */
+};
+
+struct ptm_tcache {
+	uint16_t counts[TCACHE_MAX_BINS];
+	struct ptm_tcache_entry *entries[TCACHE_MAX_BINS];
+	/* The registry of live caches, for statistics merged on read. */
+	struct ptm_tcache *reg_next;
+	struct ptm_tcache *reg_prev;
+};
+
+#define PTM_TLS __attribute__((tls_model("initial-exec")))
+
+/* A hidden second name for public function ptm_NAME, for aliases.c. */
+#define PTM_HIDDEN_ALIAS(name)                                                                     \
+	extern __typeof__(ptm_##name) ptm_i_api_##name                                             \
+		__attribute__((alias("ptm_" #name), visibility("hidden")))
+
+extern struct ptm_params ptm_i_mp PTM_HIDDEN;
+extern struct ptm_arena ptm_i_main_arena PTM_HIDDEN;
+extern uintptr_t ptm_i_tcache_key PTM_HIDDEN;
+extern int ptm_i_initialized PTM_HIDDEN;
+extern __thread struct ptm_tcache *ptm_i_tcache PTM_HIDDEN PTM_TLS;
+extern __thread bool ptm_i_tcache_shutting_down PTM_HIDDEN PTM_TLS;
+extern __thread struct ptm_arena *ptm_i_thread_arena PTM_HIDDEN PTM_TLS;
+extern ptm_lock_t ptm_i_list_lock PTM_HIDDEN;
+extern struct ptm_abi_block ptm_stats_block PTM_API;
+
+#define main_arena (&ptm_i_main_arena)
+#define mp_        ptm_i_mp
+
+static inline mstate arena_for_chunk(mchunkptr p)
+{
+	return chunk_main_arena(p) ? main_arena : heap_for_ptr(p)->ar_ptr;
+}
+
+static inline size_t get_max_fast(void)
+{
+	return __atomic_load_n(&mp_.max_fast, __ATOMIC_RELAXED);
+}
+
+static inline void set_max_fast(size_t s)
+{
+	size_t v = s == 0 ? MIN_CHUNK_SIZE / 2 : (s + SIZE_SZ) & ~MALLOC_ALIGN_MASK;
+	__atomic_store_n(&mp_.max_fast, v, __ATOMIC_RELAXED);
+}
+
+/* errors.c */
+void ptm_i_printerr(const char *msg) PTM_HIDDEN __attribute__((noreturn, cold));
+
+/* options.c */
+void ptm_i_options_init(void) PTM_HIDDEN;
+int ptm_i_mallopt(int param, int value) PTM_HIDDEN;
+
+/* arena.c */
+void ptm_i_init(void) PTM_HIDDEN;
+void ptm_i_init_state(mstate av) PTM_HIDDEN;
+mstate ptm_i_arena_get(size_t bytes) PTM_HIDDEN;
+mstate ptm_i_arena_get_retry(mstate av, size_t bytes) PTM_HIDDEN;
+struct ptm_heap *ptm_i_new_heap(size_t size, size_t top_pad) PTM_HIDDEN;
+int ptm_i_grow_heap(struct ptm_heap *h, long diff) PTM_HIDDEN;
+int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad) PTM_HIDDEN;
+void ptm_i_thread_attach(void) PTM_HIDDEN;
+size_t ptm_i_narenas(void) PTM_HIDDEN;
+
+void ptm_i_arena_lock_contended(mstate av) PTM_HIDDEN;
+
+/*
+ * Arena locks are skipped while the process has a single thread, as glibc
+ * does: the flag only ever goes from true to false, and only in the thread
+ * that is not inside malloc at that moment, so lock and unlock always pair.
+ * The books' seqlock generation moves either way: other processes may read.
+ */
+static inline void ptm_i_books_open(mstate av)
+{
+	av->books.lock_acquisitions++;
+	__atomic_store_n(&av->books.gen, av->books.gen + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void ptm_i_arena_lock(mstate av)
+{
+	if (!__libc_single_threaded && unlikely(ptm_trylock(&av->mutex) != 0))
+		ptm_i_arena_lock_contended(av);
+	ptm_i_books_open(av);
+}
+
+/* 0 when taken. */
+static inline int ptm_i_arena_trylock(mstate av)
+{
+	if (!__libc_single_threaded && ptm_trylock(&av->mutex) != 0)
+		return 1;
+	ptm_i_books_open(av);
+	return 0;
+}
+
+static inline void ptm_i_arena_unlock(mstate av)
+{
+	av->books.system_bytes = av->system_mem;
+	av->books.max_system_bytes = av->max_system_mem;
+	av->books.top_bytes = chunksize(av->top);
+	av->books.threads_attached = av->attached_threads;
+	__atomic_store_n(&av->books.gen, av->books.gen + 1, __ATOMIC_RELEASE);
+	if (!__libc_single_threaded)
+		ptm_unlock(&av->mutex);
+}
+
+/* Free chunks entering (+) or leaving (-) the unsorted, small and large bins. */
+static inline void books_binned(mstate av, long chunks, long bytes)
+{
+	av->books.binned_chunks += (uint64_t)chunks;
+	av->books.binned_bytes += (uint64_t)bytes;
+}
+
+static inline void books_fast(mstate av, long chunks, long bytes)
+{
+	av->books.fast_chunks += (uint64_t)chunks;
+	av->books.fast_bytes += (uint64_t)bytes;
+}
+
+static inline void ptm_i_ensure_init(void)
+{
+	if (unlikely(!__atomic_load_n(&ptm_i_initialized, __ATOMIC_ACQUIRE)))
+		ptm_i_init();
+}
+
+/* bins.c */
+void *ptm_i_int_malloc(mstate av, size_t bytes) PTM_HIDDEN;
+void ptm_i_int_free(mstate av, mchunkptr p, int have_lock) PTM_HIDDEN;
+void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb) PTM_HIDDEN;
+void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes) PTM_HIDDEN;
+void ptm_i_consolidate(mstate av) PTM_HIDDEN;
+void ptm_i_unlink_chunk(mstate av, mchunkptr p) PTM_HIDDEN;
+int ptm_i_mtrim(mstate av, size_t pad) PTM_HIDDEN;
+
+/* sysmem.c: the only file that talks to the kernel about memory. */
+void *ptm_i_sys_sbrk(intptr_t increment) PTM_HIDDEN;
+void *ptm_i_sys_mmap(void *addr, size_t len, int prot, int flags) PTM_HIDDEN;
+int ptm_i_sys_munmap(void *addr, size_t len) PTM_HIDDEN;
+int ptm_i_sys_mprotect(void *addr, size_t len, int prot) PTM_HIDDEN;
+int ptm_i_sys_madvise(void *addr, size_t len, int advice) PTM_HIDDEN;
+void *ptm_i_sys_mremap(void *old, size_t old_len, size_t new_len) PTM_HIDDEN;
+void *ptm_i_sysmalloc(size_t nb, mstate av) PTM_HIDDEN;
+int ptm_i_systrim(size_t pad, mstate av) PTM_HIDDEN;
+void ptm_i_munmap_chunk(mchunkptr p) PTM_HIDDEN;
+mchunkptr ptm_i_mremap_chunk(mchunkptr p, size_t new_size) PTM_HIDDEN;
+
+/* tcache.c */
+void ptm_i_tcache_init(void) PTM_HIDDEN;
+void ptm_i_tcache_thread_shutdown(void) PTM_HIDDEN;
+void ptm_i_tcache_sum(uint64_t *chunks, uint64_t *bytes, uint64_t *threads) PTM_HIDDEN;
+void ptm_i_tcache_fork_child(void) PTM_HIDDEN;
+
+/* check.c: counts av's in-use chunks and its regions (or heaps); the arena is locked. */
+int ptm_i_count_inuse(mstate av, uint64_t *chunks, uint64_t *regions) PTM_HIDDEN;
+void ptm_i_tcache_double_free_scan(struct ptm_tcache *tc, struct ptm_tcache_entry *e,
+				   size_t idx) PTM_HIDDEN;
+
+static inline void tcache_put(struct ptm_tcache *tc, mchunkptr p, size_t idx)
+{
+	struct ptm_tcache_entry *e = (struct ptm_tcache_entry *)chunk2mem(p);
+
+	e->key = ptm_i_tcache_key;
+	e->next = PROTECT_PTR(&e->next, tc->entries[idx]);
+	tc->entries[idx] = e;
+	tc->counts[idx]++;
+}
+
+static inline void *tcache_get(struct ptm_tcache *tc, size_t idx)
+{
+	struct ptm_tcache_entry *e = tc->entries[idx];
+
+	if (unlikely(!aligned_ok(e)))
+		ptm_i_printerr("malloc(): unaligned tcache chunk detected");
+	tc->entries[idx] = REVEAL_PTR(e->next);
+	tc->counts[idx]--;
+	e->key = 0;
+	return e;
+}
+
+static inline void alloc_perturb(void *p, size_t n)
+{
+	if (unlikely(mp_.perturb_byte))
+		__builtin_memset(p, mp_.perturb_byte ^ 0xff, n);
+}
+
+static inline void free_perturb(void *p, size_t n)
+{
+	if (unlikely(mp_.perturb_byte))
+		__builtin_memset(p, mp_.perturb_byte, n);
+}
+
+#endif /* PTM_INTERNAL_H */

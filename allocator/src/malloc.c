@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+/*
+ * malloc.c - libptm's public entry points, and the design of the whole.
+ *
+ * Why
+ * ---
+ * heapfrag diagnoses heap fragmentation in processes that use glibc malloc.
+ * libptm is the same design (glibc 2.36's ptmalloc2 on x86_64: the same
+ * chunk layout, bins, arenas, thresholds and checks) written so that every
+ * internal is known to us: its numbers are ground truth for heapfragd, and it
+ * is a complete drop-in malloc that a service can run on in production
+ * (LD_PRELOAD=libptm.so, or link libptm.a).
+ *
+ * Chunks
+ * ------
+ * Memory is handed out in chunks: an 8-byte size word before the user's
+ * pointer, whose low bits say PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA, and
+ * (only while the previous chunk is free) that chunk's size in the 8 bytes
+ * before.  A request of n bytes takes a chunk of max(32, (n + 8 + 15) & ~15)
+ * bytes: 16-byte aligned, 8 bytes of overhead, 32 bytes minimum.  Free
+ * neighbours always coalesce, so no two free chunks ever touch.
+ *
+ * Behaviour by size (64-bit numbers; chunk sizes, user requests in brackets)
+ * -----------------------------------------------------------------------
+ *   32 .. 1040 B  [0 .. 1032]   per-thread cache first: 64 exact-size lists
+ *                               of up to 7 chunks, no lock, no atomics.
+ *   32 .. 128 B   [0 .. 120]    fastbins: exact-size LIFO lists, not
+ *                               coalesced until a large request, a big free
+ *                               or malloc_trim consolidates them.  M_MXFAST
+ *                               moves the limit, at most to 160 B [152].
+ *   32 .. 1008 B  [0 .. 1000]   62 small bins, one exact size each, FIFO.
+ *   >= 1024 B     [>= 1001]     63 large bins (64 B apart up to 3 KiB, then
+ *                               512 B, 4 KiB, 32 KiB, 256 KiB, the last one
+ *                               open-ended), each sorted by size with a skip
+ *                               list over its distinct sizes, served best-fit.
+ *   >= 128 KiB    [>= 131049]   when no bin and not the top chunk can serve
+ *                               it: a mapping of its own (mmap), unless 65536
+ *                               mappings exist.  Freeing one raises the
+ *                               threshold to its size (up to 32 MiB) and the
+ *                               trim threshold to twice that, as glibc does.
+ * Freed chunks that miss the cache and the fastbins go to the unsorted bin;
+ * malloc sorts it into the bins as it searches, taking an exact fit when it
+ * meets one.  Small requests keep carving the last remainder so that
+ * consecutive allocations sit together.  A binmap finds the next non-empty
+ * bin; the top chunk, at the end of the arena, serves what the bins cannot.
+ *
+ * The seed material quotes fastbins of 16..80 bytes and small bins below 512
+ * bytes: that is the 32-bit picture (4-byte size words, 8-byte alignment).
+ * On x86_64 every number doubles, as above.
+ *
+ * Arenas
+ * ------
+ * The main arena grows with brk and falls back to mmap when brk fails; it
+ * copes with others moving the break (see sysmem.c).  Other threads get
+ * arenas on 64 MiB-aligned heaps (arena.c), up to 8 per core; exited
+ * threads' arenas are reused first; a thread's cache returns to the arenas
+ * when it exits.  Each arena has one mutex; the thread cache needs none.
+ *
+ * Vital statistics
+ * ----------------
+ *   alignment 16 B; minimum chunk 32 B; overhead 8 B per chunk (16 B for
+ *   mmapped chunks plus page rounding); largest request PTRDIFF_MAX; the
+ *   thread cache costs 672 B per thread; a non-main heap reserves 64 MiB of
+ *   address space and commits only what it uses.
+ *
+ * Tunables (mallopt / environment; see options.c)
+ * -----------------------------------------------
+ *   M_MXFAST          MALLOC_MXFAST_          128 B   (0 .. 160)
+ *   M_TRIM_THRESHOLD  MALLOC_TRIM_THRESHOLD_  128 KiB (dynamic: 2 x mmap threshold)
+ *   M_TOP_PAD         MALLOC_TOP_PAD_         128 KiB
+ *   M_MMAP_THRESHOLD  MALLOC_MMAP_THRESHOLD_  128 KiB (dynamic up to 32 MiB)
+ *   M_MMAP_MAX        MALLOC_MMAP_MAX_        65536
+ *   M_ARENA_TEST      MALLOC_ARENA_TEST_      8
+ *   M_ARENA_MAX       MALLOC_ARENA_MAX_       0 = 8 x cores
+ *   M_PERTURB         MALLOC_PERTURB_         0
+ *   -                 MALLOC_TCACHE_COUNT_    7       (0 .. 65535)
+ *   -                 MALLOC_TCACHE_MAX_      1032 B  (0 .. 1032)
+ *   -                 MALLOC_TCACHE_UNSORTED_LIMIT_ 0 (no limit)
+ * Setting the trim threshold, top pad, mmap threshold or mmap max turns the
+ * dynamic thresholds off, as in glibc.
+ *
+ * Statistics
+ * ----------
+ * Nothing is counted on the fast paths.  Each arena keeps books of its free
+ * chunks (counted as they enter and leave the bins, under the lock it already
+ * holds) and of its lock (acquisitions, contended waits and their time), and
+ * publishes them, with a seqlock that moves with the lock, in a block other
+ * processes can read (ptm_stats_abi.h).  ptm_stats_get() adds the per-class
+ * detail, walking the bins under each lock, and the thread caches' own counts
+ * (ptm_stats.h).  mallinfo, mallinfo2, malloc_stats and malloc_info keep
+ * glibc's meaning.
+ *
+ * Hardening
+ * ---------
+ * The cache and fastbin lists are safe-linked, and glibc's integrity checks
+ * abort with glibc's own messages (errors.c).
+ *
+ * The fast paths below are a few loads, one unlikely branch, and the list
+ * operation; everything else is out of line in *_slow.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ptm.h"
+#include "internal.h"
+
+PTM_API const char ptm_version[] = "libptm " HF_VERSION " (ptmalloc2, glibc 2.36 chunk layout)";
+
+static inline size_t tcache_index(size_t bytes)
+{
+	return csize2tidx(request2size(bytes));
+}
+
+static void maybe_init_tcache(void)
+{
+	if (unlikely(ptm_i_tcache == NULL) && !ptm_i_tcache_shutting_down)
+		ptm_i_tcache_init();
+}
+
+static __attribute__((noinline)) void *malloc_slow(size_t bytes)
+{
+	struct ptm_tcache *tc;
+	mstate av;
+	void *victim;
+
+	ptm_i_ensure_init();
+	if (unlikely(bytes > MAX_REQUEST)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	maybe_init_tcache();
+	tc = ptm_i_tcache;
+	if (tc != NULL && bytes <= mp_.tcache_max_bytes) {
+		size_t idx = tcache_index(bytes);
+
+		if (tc->entries[idx] != NULL)
+			return tcache_get(tc, idx);
+	}
+	av = ptm_i_arena_get(bytes);
+	victim = ptm_i_int_malloc(av, bytes);
+	if (victim == NULL && av != NULL) {
+		av = ptm_i_arena_get_retry(av, bytes);
+		victim = ptm_i_int_malloc(av, bytes);
+	}
+	if (av != NULL)
+		ptm_i_arena_unlock(av);
+	return victim;
+}
+
+PTM_API void *ptm_malloc(size_t bytes)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	size_t idx = tcache_index(bytes);
+
+	if (unlikely(tc == NULL || bytes > mp_.tcache_max_bytes || tc->entries[idx] == NULL))
+		return malloc_slow(bytes);
+	return tcache_get(tc, idx);
+}
+
+static __attribute__((noinline)) void free_slow(void *mem)
+{
+	int saved_errno = errno;
+	mchunkptr p = mem2chunk(mem);
+	size_t size = chunksize(p);
+
+	if (chunk_is_mmapped(p)) {
+		size_t raw = chunksize_nomask(p);
+
+		/* A freed mapping bigger than the threshold raises the threshold. */
+		if (!mp_.no_dyn_threshold &&
+		    raw > __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
+		    raw <= DEFAULT_MMAP_THRESHOLD_MAX) {
+			__atomic_store_n(&mp_.mmap_threshold, size, __ATOMIC_RELAXED);
+			__atomic_store_n(&mp_.trim_threshold, 2 * size, __ATOMIC_RELAXED);
+		}
+		ptm_i_munmap_chunk(p);
+	} else {
+		/* Checked before the arena is looked up through the chunk's address. */
+		if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+			ptm_i_printerr("free(): invalid pointer");
+		if (unlikely(size < MINSIZE || !aligned_ok(size)))
+			ptm_i_printerr("free(): invalid size");
+		ptm_i_ensure_init();
+		maybe_init_tcache();
+		ptm_i_int_free(arena_for_chunk(p), p, 0);
+	}
+	errno = saved_errno;
+}
+
+PTM_API void ptm_free(void *mem)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	struct ptm_tcache_entry *e = mem;
+	mchunkptr p;
+	size_t head, csize, idx;
+
+	if (mem == NULL)
+		return;
+	p = mem2chunk(mem);
+	head = p->size;
+	csize = head & ~SIZE_BITS;
+	idx = csize2tidx(csize);
+	if (unlikely(tc == NULL || (head & IS_MMAPPED) ||
+		     csize - MINSIZE > mp_.tcache_max_csize - MINSIZE ||
+		     (((uintptr_t)mem | csize) & MALLOC_ALIGN_MASK) ||
+		     tc->counts[idx] >= mp_.tcache_count || e->key == ptm_i_tcache_key)) {
+		free_slow(mem);
+		return;
+	}
+	tcache_put(tc, p, idx);
+}
+
+PTM_API void *ptm_calloc(size_t n, size_t elem_size)
+{
+	size_t bytes, csz, oldtopsize = 0;
+	mchunkptr oldtop = NULL, p;
+	mstate av;
+	void *mem;
+
+	if (unlikely(__builtin_mul_overflow(n, elem_size, &bytes))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ptm_i_ensure_init();
+	maybe_init_tcache();
+	av = ptm_i_arena_get(bytes);
+	if (av != NULL) {
+		oldtop = av->top;
+		oldtopsize = chunksize(oldtop);
+	}
+	mem = ptm_i_int_malloc(av, bytes);
+	if (mem == NULL && av != NULL) {
+		av = ptm_i_arena_get_retry(av, bytes);
+		mem = ptm_i_int_malloc(av, bytes);
+	}
+	if (av != NULL)
+		ptm_i_arena_unlock(av);
+	if (mem == NULL)
+		return NULL;
+	p = mem2chunk(mem);
+	if (chunk_is_mmapped(p)) {
+		/* Fresh mappings are zero already. */
+		if (unlikely(mp_.perturb_byte))
+			return memset(mem, 0, bytes);
+		return mem;
+	}
+	csz = chunksize(p);
+	/* Carved from top past its old end: that part is fresh from the kernel. */
+	if (mp_.perturb_byte == 0 && p == oldtop && csz > oldtopsize)
+		csz = oldtopsize;
+	return memset(mem, 0, csz - SIZE_SZ);
+}
+
+PTM_API void *ptm_realloc(void *oldmem, size_t bytes)
+{
+	mchunkptr oldp, newp;
+	size_t oldsize, nb;
+	mstate ar_ptr;
+	void *newmem;
+
+	if (bytes == 0 && oldmem != NULL) {
+		ptm_free(oldmem);
+		return NULL;
+	}
+	if (oldmem == NULL)
+		return ptm_malloc(bytes);
+	oldp = mem2chunk(oldmem);
+	oldsize = chunksize(oldp);
+	if (unlikely((uintptr_t)oldp > (uintptr_t)-oldsize || misaligned_chunk(oldp)))
+		ptm_i_printerr("realloc(): invalid pointer");
+	if (!checked_request2size(bytes, &nb)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ptm_i_ensure_init();
+	maybe_init_tcache();
+
+	if (chunk_is_mmapped(oldp)) {
+		newp = ptm_i_mremap_chunk(oldp, nb);
+		if (newp != NULL)
+			return chunk2mem(newp);
+		/* Shrinking a mapping that cannot be remapped: keep it. */
+		if (oldsize - SIZE_SZ >= nb)
+			return oldmem;
+		newmem = ptm_malloc(bytes);
+		if (newmem == NULL)
+			return NULL;
+		memcpy(newmem, oldmem, oldsize - CHUNK_HDR_SZ);
+		ptm_i_munmap_chunk(oldp);
+		return newmem;
+	}
+
+	ar_ptr = arena_for_chunk(oldp);
+	ptm_i_arena_lock(ar_ptr);
+	newmem = ptm_i_int_realloc(ar_ptr, oldp, oldsize, nb);
+	ptm_i_arena_unlock(ar_ptr);
+	if (newmem == NULL) {
+		/* The chunk's arena is full: any other arena will do. */
+		newmem = ptm_malloc(bytes);
+		if (newmem != NULL) {
+			memcpy(newmem, oldmem, oldsize - SIZE_SZ);
+			ptm_i_int_free(ar_ptr, oldp, 0);
+		}
+	}
+	return newmem;
+}
+
+PTM_API void *ptm_reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(nmemb, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ptm_realloc(ptr, bytes);
+}
+
+static void *mid_memalign(size_t alignment, size_t bytes)
+{
+	mstate av;
+	void *p;
+
+	if (alignment <= MALLOC_ALIGNMENT)
+		return ptm_malloc(bytes);
+	if (alignment < MINSIZE)
+		alignment = MINSIZE;
+	if (alignment > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!powerof2(alignment)) {
+		size_t a = MALLOC_ALIGNMENT * 2;
+
+		while (a < alignment)
+			a <<= 1;
+		alignment = a;
+	}
+	if (bytes > SIZE_MAX - alignment - MINSIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ptm_i_ensure_init();
+	maybe_init_tcache();
+	av = ptm_i_arena_get(bytes + alignment + MINSIZE);
+	p = ptm_i_int_memalign(av, alignment, bytes);
+	if (p == NULL && av != NULL) {
+		av = ptm_i_arena_get_retry(av, bytes);
+		p = ptm_i_int_memalign(av, alignment, bytes);
+	}
+	if (av != NULL)
+		ptm_i_arena_unlock(av);
+	return p;
+}
+
+PTM_API void *ptm_memalign(size_t alignment, size_t bytes)
+{
+	return mid_memalign(alignment, bytes);
+}
+
+/* glibc 2.36 makes aligned_alloc an alias of memalign; so do we. */
+PTM_API void *ptm_aligned_alloc(size_t alignment, size_t bytes)
+{
+	return mid_memalign(alignment, bytes);
+}
+
+PTM_API int ptm_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+	void *mem;
+
+	if (alignment % sizeof(void *) != 0 || !powerof2(alignment / sizeof(void *)) ||
+	    alignment == 0)
+		return EINVAL;
+	mem = mid_memalign(alignment, size);
+	if (mem == NULL)
+		return ENOMEM;
+	*memptr = mem;
+	return 0;
+}
+
+PTM_API void *ptm_valloc(size_t bytes)
+{
+	ptm_i_ensure_init();
+	return mid_memalign(mp_.pagesize, bytes);
+}
+
+PTM_API void *ptm_pvalloc(size_t bytes)
+{
+	size_t rounded;
+
+	ptm_i_ensure_init();
+	if (__builtin_add_overflow(bytes, mp_.pagesize - 1, &rounded)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return mid_memalign(mp_.pagesize, ALIGN_DOWN(rounded, mp_.pagesize));
+}
+
+PTM_API size_t ptm_malloc_usable_size(void *mem)
+{
+	mchunkptr p;
+
+	if (mem == NULL)
+		return 0;
+	p = mem2chunk(mem);
+	if (chunk_is_mmapped(p))
+		return chunksize(p) - CHUNK_HDR_SZ;
+	if (inuse(p))
+		return memsize(p);
+	return 0;
+}
+
+PTM_API int ptm_mallopt(int param, int value)
+{
+	return ptm_i_mallopt(param, value);
+}
+
+PTM_API int ptm_malloc_trim(size_t pad)
+{
+	int result = 0;
+	mstate av = main_arena;
+
+	ptm_i_ensure_init();
+	do {
+		ptm_i_arena_lock(av);
+		result |= ptm_i_mtrim(av, pad);
+		ptm_i_arena_unlock(av);
+		av = __atomic_load_n(&av->next, __ATOMIC_ACQUIRE);
+	} while (av != main_arena);
+	return result;
+}
+
+PTM_HIDDEN_ALIAS(malloc);
+PTM_HIDDEN_ALIAS(free);
+PTM_HIDDEN_ALIAS(calloc);
+PTM_HIDDEN_ALIAS(realloc);
+PTM_HIDDEN_ALIAS(reallocarray);
+PTM_HIDDEN_ALIAS(memalign);
+PTM_HIDDEN_ALIAS(posix_memalign);
+PTM_HIDDEN_ALIAS(aligned_alloc);
+PTM_HIDDEN_ALIAS(valloc);
+PTM_HIDDEN_ALIAS(pvalloc);
+PTM_HIDDEN_ALIAS(malloc_usable_size);
+PTM_HIDDEN_ALIAS(mallopt);
+PTM_HIDDEN_ALIAS(malloc_trim);
