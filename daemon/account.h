@@ -35,10 +35,18 @@ struct hf_regions {
 	uint64_t resident_bytes;   /* Rss of exactly the regions counted in mapped */
 	uint64_t process_rss_bytes;
 	uint64_t arena_heaps;	   /* non-main arena heaps seen */
+	/* Sum of the heaps' heap_info.size: glibc counts this in mallinfo2().arena. */
+	uint64_t arena_size_bytes;
 	/* From the allocator's own books where it has them (libptm), else HF_UNKNOWN. */
 	uint64_t largest_free_chunk_bytes;
 	uint64_t free_chunks;
 };
+
+/*
+ * mapped.total from its parts: their sum when all three are known, else
+ * HF_UNKNOWN (a partial sum would pass for a total).
+ */
+uint64_t hf_mapped_total(const struct hf_mapped *m);
 
 /*
  * Fills the heap, fragmentation, counters and histogram parts of *snap, and
