@@ -5,11 +5,12 @@
  * brk: the [heap] mapping, start_brk..brk from /proc/PID/stat.
  * arena: glibc/libptm non-main arena heaps, anonymous mappings aligned to
  *   64 MiB (HEAP_MAX_SIZE) whose readable+writable head is the committed part.
- * mmap: mmapped chunks.  In exact mode the tracer knows them: the mmap calls
- *   made from inside an allocator call (struct hf_span list below).  In
- *   passive mode, for glibc and libptm, an anonymous mapping is a chunk when
- *   its header, read with process_vm_readv, has IS_MMAPPED set and a size
- *   equal to the mapping's length; other allocators: unknown.
+ * mmap: mmapped chunks.  glibc and libptm, both modes: found by their
+ *   headers, read with process_vm_readv (IS_MMAPPED set, sizes that tile
+ *   the mapping; see heap_regions.c); in exact mode the tracer's spans (the
+ *   mmap calls made from inside an allocator call) are added where the
+ *   headers show nothing.  Other allocators: exact mode, the spans;
+ *   passive mode, unknown.
  */
 #ifndef HF_HEAP_REGIONS_H
 #define HF_HEAP_REGIONS_H
