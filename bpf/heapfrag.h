@@ -8,15 +8,15 @@
 #define HF_BPF_HEAPFRAG_H
 
 /* Must equal HF_HIST_BUCKETS and HF_HIST_MIN_SHIFT of daemon/snapshot.h. */
-#define HFB_HIST_BUCKETS 30
+#define HFB_HIST_BUCKETS   30
 #define HFB_HIST_MIN_SHIFT 4
 
 /* Default map sizes; the command line overrides them before load. */
-#define HFB_DEFAULT_MAX_PROCS 1024
-#define HFB_DEFAULT_MAX_LIVE (1 << 20)
-#define HFB_DEFAULT_MAX_MMAPS 65536
+#define HFB_DEFAULT_MAX_PROCS    1024
+#define HFB_DEFAULT_MAX_LIVE     (1 << 20)
+#define HFB_DEFAULT_MAX_MMAPS    65536
 #define HFB_DEFAULT_MAX_INFLIGHT 16384
-#define HFB_EVENTS_BYTES (256 * 1024)
+#define HFB_EVENTS_BYTES         (256 * 1024)
 
 /*
  * The op a probe was attached for; it travels as the probe's BPF cookie.
@@ -58,7 +58,12 @@ enum hfb_syscall {
 	HFB_SYS_COUNT,
 };
 
-/* How the allocator's chunk size of a block is learnt (hfb_proc.size_rule). */
+/*
+ * How the allocator's chunk size of a block is learnt.  A probe's BPF cookie
+ * is HFB_COOKIE(op, rule): the rule belongs to the ELF object probed, so one
+ * attachment serves every process using that object (-a).
+ */
+#define HFB_COOKIE(op, rule) ((unsigned long long)(op) | ((unsigned long long)(rule) << 8))
 enum hfb_size_rule {
 	/* glibc, libptm: the size word at ptr - 8, flag bits masked. */
 	HFB_SIZE_CHUNK_HEADER = 0,
@@ -74,8 +79,8 @@ enum hfb_mode {
 /* procs: tgid -> how that process is traced.  Absent means "not traced". */
 struct hfb_proc {
 	unsigned long long start_boottime; /* task->start_boottime, ns: the identity */
-	unsigned int mode;		   /* enum hfb_mode */
-	unsigned int size_rule;		   /* enum hfb_size_rule */
+	unsigned int mode;                 /* enum hfb_mode */
+	unsigned int pad;
 };
 
 /*
@@ -116,18 +121,21 @@ struct hfb_mmap_val {
 
 /* inflight: tid -> the allocator call that thread is inside of. */
 struct hfb_inflight {
-	unsigned int op;    /* enum hfb_op of the outermost call */
-	unsigned int depth; /* calls nested inside it, not counted */
-	unsigned int tgid;
-	unsigned int pad;
-	unsigned long long size;   /* bytes asked for (calloc: n * size) */
-	unsigned long long ptr;	   /* realloc: the old block */
-	unsigned long long outp;   /* posix_memalign: where the answer goes */
-	unsigned long long sysarg; /* a heap syscall in flight: its first argument */
-	unsigned long long sysarg2;
-	unsigned long long old_brk;
-	unsigned int sys;	   /* enum hfb_syscall + 1, 0 when none */
-	unsigned int sys_prot;
+	unsigned int op;          /* enum hfb_op of the outermost call */
+	unsigned int depth;       /* calls nested inside it, not counted */
+	unsigned long long size;  /* bytes asked for (calloc: n * size) */
+	unsigned long long ptr;   /* realloc: the old block */
+	unsigned long long outp;  /* posix_memalign: where the answer goes */
+	unsigned long long align; /* the aligned allocations: the alignment asked for */
+};
+
+/* sysflight: tid -> the heap syscall that thread is inside of. */
+struct hfb_sysflight {
+	unsigned int sys;      /* enum hfb_syscall */
+	unsigned int in_alloc; /* issued from inside an allocator call */
+	unsigned long long args[4];
+	unsigned long long old_brk; /* brk: mm->brk before the call */
+	unsigned long long heap_lo; /* mm->start_brk, for passive madvise */
 };
 
 /* Process lifecycle, sent on the events ring buffer (a few per process). */
@@ -141,7 +149,7 @@ struct hfb_event {
 	unsigned int type;
 	unsigned int pid;  /* the tgid the event is about */
 	unsigned int ppid; /* fork: the parent's tgid */
-	int exit_code;	   /* exit: the raw wait status bits of the leader */
+	int exit_code;     /* exit: the raw wait status bits of the leader */
 	unsigned long long start_boottime;
 	char filename[256]; /* exec: the path being executed */
 };

@@ -66,6 +66,13 @@
 #define SIZE_BITS     0x7ULL
 #define SCAN_BYTES    (64ULL << 10)
 #define SCAN_IOV      512
+/*
+ * Pages of one unrecognised mapping that find_chain() may read per snapshot.
+ * Big sparse mappings (a JVM's reserve, ASan's shadow) would otherwise cost
+ * one read per page on every snapshot; a chunk chain hidden deeper than this
+ * in a merged mapping is not found.
+ */
+#define SCAN_MAX_PAGES 4096
 
 struct vma {
 	uint64_t start;
@@ -312,7 +319,7 @@ static int64_t find_chain(struct tally *t, const struct vma *v, uint64_t from, u
 /* Walks one anonymous rw mapping for arena heaps and mmapped chunks. */
 static int walk_vma(struct tally *t, const struct vma *v)
 {
-	uint64_t pos = v->start;
+	uint64_t pos = v->start, scanned = 0, limit;
 
 	while (pos < v->end) {
 		uint64_t size = 0, rss = 0, next;
@@ -346,9 +353,21 @@ static int walk_vma(struct tally *t, const struct vma *v)
 			pos += (uint64_t)len;
 			continue;
 		}
-		/* Unrecognised: look further in for a chunk chain, up to where a heap could be. */
+		/*
+		 * Unrecognised: look further in for a chunk chain, up to where a
+		 * heap could be.  A mapping with nothing resident holds no chunk
+		 * header, and the scan is bounded (SCAN_MAX_PAGES).
+		 */
 		next = (pos / HEAP_MAX_SIZE + 1) * HEAP_MAX_SIZE;
-		len = find_chain(t, v, pos + t->page, next < v->end ? next : v->end);
+		if (v->rss == 0 || scanned >= SCAN_MAX_PAGES) {
+			pos = next;
+			continue;
+		}
+		limit = next < v->end ? next : v->end;
+		if ((limit - pos) / t->page > SCAN_MAX_PAGES - scanned)
+			limit = pos + (SCAN_MAX_PAGES - scanned) * t->page;
+		scanned += (limit - pos) / t->page;
+		len = find_chain(t, v, pos + t->page, limit);
 		if (len < 0)
 			return (int)len;
 		pos = len > 0 ? (uint64_t)len : next;
@@ -489,7 +508,8 @@ int hf_regions_read(pid_t pid, enum hf_allocator kind, const struct hf_span *kno
 			if (l.v[i].anon_rw && (err = walk_vma(&t, &l.v[i])))
 				goto cleanup;
 		}
-		qsort(t.seen, t.nr_seen, sizeof(*t.seen), cmp_span);
+		if (t.nr_seen)
+			qsort(t.seen, t.nr_seen, sizeof(*t.seen), cmp_span);
 		out->mapped.arena = t.arena;
 		out->arena_heaps = t.arena_heaps;
 		out->arena_size_bytes = t.arena_size;

@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * heapfrag.bpf.c - the kernel side of heapfragd.
+ *
+ * Uprobes on the malloc family keep, per traced process, a hash of live
+ * blocks and per-CPU counters; syscall tracepoints count the heap syscalls
+ * and learn which mappings the allocator made; sched tracepoints report
+ * forks, execs and exits on a small ring buffer.  Nothing is sent to user
+ * space per allocation: the daemon reads the maps once an interval.
+ *
+ * Pairing: the entry probe of the outermost allocator call of a thread
+ * stores its arguments in inflight[tid]; calls nested inside it (calloc ->
+ * malloc, realloc -> malloc + free) only move a depth counter, so a call is
+ * counted once, by the return probe of the outermost call.  free is counted
+ * at its entry (its argument is all it needs) and still keeps inflight[tid]
+ * until it returns, so the munmap/brk/madvise it makes are the allocator's.
+ *
+ * Heap syscalls (brk, mmap, munmap, mremap, madvise) of a traced process are
+ * all counted, at entry, as strace -c counts them.  released_bytes counts
+ * what goes back to the kernel: a shrinking brk always (the brk heap is the
+ * allocator's); in exact mode, from inside an allocator call, munmap of an
+ * mmapped chunk, the shrink of an mremap'd chunk and MADV_DONTNEED/MADV_FREE
+ * ranges; in passive mode (no uprobes, so no "inside an allocator call"),
+ * MADV_DONTNEED/MADV_FREE ranges that start in the brk heap, which is known
+ * from the task's mm (start_brk..brk).  In exact mode the anonymous
+ * read-write mmaps made from inside an allocator call are remembered as the
+ * allocator's mmapped chunks (the mmaps map), for the mapped_bytes.mmap sum.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "heapfrag.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_PROCS);
+	__type(key, u32);
+	__type(value, struct hfb_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_PROCS);
+	__type(key, u32);
+	__type(value, struct hfb_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_LIVE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hfb_live_key);
+	__type(value, struct hfb_live_val);
+} live SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_MMAPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hfb_live_key);
+	__type(value, struct hfb_mmap_val);
+} mmaps SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_INFLIGHT);
+	__type(key, u32);
+	__type(value, struct hfb_inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_INFLIGHT);
+	__type(key, u32);
+	__type(value, struct hfb_sysflight);
+} sysflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, HFB_EVENTS_BYTES);
+} events SEC(".maps");
+
+/* Set by the loader before load. */
+const volatile bool follow_forks = true;
+const volatile bool trace_all = false; /* -a: every process is traced */
+const volatile unsigned int trace_all_mode = HFB_MODE_EXACT;
+const volatile bool watch_exec = false;    /* -e: report every exec */
+const volatile unsigned int self_tgid = 0; /* heapfragd itself, never traced by -a */
+
+/* The initial value of a process's counters (map values may come from here). */
+struct hfb_stats zero_stats;
+
+#define PROT_READ      0x1
+#define PROT_WRITE     0x2
+#define MAP_ANONYMOUS  0x20
+#define MADV_DONTNEED  4
+#define MADV_FREE      8
+#define PAGE_SIZE      4096ULL
+#define MAX_ERRNO      4095
+#define SMALL_MAXCLASS 14336ULL /* jemalloc's largest small class with 4 KiB pages */
+#define LARGE_MINCLASS 16384ULL
+
+static __always_inline u32 log2_u64(u64 v)
+{
+	u32 r = 0, shift;
+
+	shift = (v > 0xffffffffULL) << 5;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xffff) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xff) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xf) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Bucket i holds (16 << (i - 1), 16 << i]; bucket 0 sizes <= 16; the last the rest. */
+static __always_inline u32 hist_bucket(u64 size)
+{
+	u32 b;
+
+	if (size <= (1ULL << HFB_HIST_MIN_SHIFT))
+		return 0;
+	b = log2_u64(size - 1) + 1 - HFB_HIST_MIN_SHIFT;
+	return b < HFB_HIST_BUCKETS ? b : HFB_HIST_BUCKETS - 1;
+}
+
+/*
+ * The size class of a request for allocators without a chunk header:
+ * 8 bytes up to 8, multiples of 16 up to 128, then four classes per power
+ * of two (a step of 2^(floor(log2(n - 1)) - 2)).  These are jemalloc's
+ * classes exactly (small and large alike) and mimalloc's up to its large
+ * objects; tcmalloc's tables differ by up to one step.
+ */
+static __always_inline u64 size_class(u64 n)
+{
+	u64 delta;
+
+	if (n <= 8)
+		return 8;
+	if (n <= 128)
+		return (n + 15) & ~15ULL;
+	delta = 1ULL << (log2_u64(n - 1) - 2);
+	return (n + delta - 1) & ~(delta - 1);
+}
+
+/*
+ * jemalloc's usable size of an aligned request (its sz_sa2u): small classes
+ * serve alignments up to a page by rounding the size up to the alignment
+ * first; anything else is a large class, 16 KiB at least.
+ */
+static __always_inline u64 aligned_size_class(u64 n, u64 align)
+{
+	u64 usize;
+
+	if (align <= 16)
+		return size_class(n);
+	if (n <= SMALL_MAXCLASS && align <= PAGE_SIZE) {
+		usize = size_class((n + align - 1) & ~(align - 1));
+		if (usize < LARGE_MINCLASS)
+			return usize;
+	}
+	return n <= LARGE_MINCLASS ? LARGE_MINCLASS : size_class(n);
+}
+
+static __always_inline bool is_err(long ret)
+{
+	return ret < 0 && ret >= -MAX_ERRNO;
+}
+
+/* The counters of a traced process, or NULL when tgid is not traced. */
+static __always_inline struct hfb_stats *traced_stats(u32 tgid, struct hfb_proc **procp)
+{
+	struct hfb_proc *proc = bpf_map_lookup_elem(&procs, &tgid);
+	struct hfb_stats *st;
+
+	if (!proc) {
+		struct hfb_proc fresh = {};
+		struct task_struct *task;
+
+		if (!trace_all || tgid == self_tgid)
+			return NULL;
+		task = bpf_get_current_task_btf();
+		fresh.start_boottime = task->group_leader->start_boottime;
+		fresh.mode = trace_all_mode;
+		bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
+		proc = bpf_map_lookup_elem(&procs, &tgid);
+		if (!proc)
+			return NULL;
+	}
+	if (procp)
+		*procp = proc;
+	st = bpf_map_lookup_elem(&stats, &tgid);
+	if (st)
+		return st;
+	bpf_map_update_elem(&stats, &tgid, &zero_stats, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&stats, &tgid);
+}
+
+static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u64 size, u64 align,
+				     u32 rule)
+{
+	struct hfb_live_key key = {.tgid = tgid, .addr = ptr};
+	struct hfb_live_val val = {.requested = size}, *old;
+	u64 word = 0;
+
+	if (rule == HFB_SIZE_CHUNK_HEADER &&
+	    bpf_probe_read_user(&word, sizeof(word), (void *)(ptr - 8)) == 0)
+		/* The low three bits are flags; IS_MMAPPED chunks hold the mapping's size. */
+		val.allocated = word & ~7ULL;
+	else if (rule == HFB_SIZE_CHUNK_HEADER)
+		val.allocated = size;
+	else
+		val.allocated = aligned_size_class(size, align);
+
+	/* A block still in the map was freed while we missed it: replace it. */
+	old = bpf_map_lookup_elem(&live, &key);
+	if (old) {
+		__sync_fetch_and_add(&st->live_count, -1);
+		__sync_fetch_and_add(&st->live_requested, -(s64)old->requested);
+		__sync_fetch_and_add(&st->live_allocated, -(s64)old->allocated);
+		__sync_fetch_and_add(&st->hist_live[hist_bucket(old->requested)], -1);
+		*old = val;
+	} else if (bpf_map_update_elem(&live, &key, &val, BPF_NOEXIST) != 0) {
+		/* The map is full: the block is not tracked, and that is counted. */
+		__sync_fetch_and_add(&st->dropped_events, 1);
+		return;
+	}
+	__sync_fetch_and_add(&st->live_count, 1);
+	__sync_fetch_and_add(&st->live_requested, size);
+	__sync_fetch_and_add(&st->live_allocated, val.allocated);
+	__sync_fetch_and_add(&st->hist_live[hist_bucket(size)], 1);
+}
+
+/* Blocks allocated before attach (or dropped) are not in the map: ignored. */
+static __always_inline void remove_live(struct hfb_stats *st, u32 tgid, u64 ptr)
+{
+	struct hfb_live_key key = {.tgid = tgid, .addr = ptr};
+	struct hfb_live_val *old = bpf_map_lookup_elem(&live, &key);
+
+	if (!old)
+		return;
+	__sync_fetch_and_add(&st->live_count, -1);
+	__sync_fetch_and_add(&st->live_requested, -(s64)old->requested);
+	__sync_fetch_and_add(&st->live_allocated, -(s64)old->allocated);
+	__sync_fetch_and_add(&st->hist_live[hist_bucket(old->requested)], -1);
+	bpf_map_delete_elem(&live, &key);
+}
+
+static __always_inline void count_request(struct hfb_stats *st, u32 call, u64 size)
+{
+	__sync_fetch_and_add(&st->calls[call], 1);
+	__sync_fetch_and_add(&st->hist_requests[hist_bucket(size)], 1);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(hf_alloc_entry, u64 a0, u64 a1, u64 a2)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32, tid = (u32)id;
+	u32 op = bpf_get_attach_cookie(ctx) & 0xff;
+	struct hfb_inflight *in, call = {.op = op};
+	struct hfb_stats *st;
+
+	/* Nested inside another allocator call of this thread: counted by that one. */
+	in = bpf_map_lookup_elem(&inflight, &tid);
+	if (in) {
+		in->depth++;
+		return 0;
+	}
+	st = traced_stats(tgid, NULL);
+	if (!st)
+		return 0;
+
+	switch (op) {
+	case HFB_OP_MALLOC:
+		call.size = a0;
+		break;
+	case HFB_OP_VALLOC:
+		call.size = a0;
+		call.align = PAGE_SIZE;
+		break;
+	case HFB_OP_PVALLOC:
+		call.size = a0;
+		call.align = PAGE_SIZE;
+		break;
+	case HFB_OP_CALLOC:
+		call.size = a0 * a1;
+		break;
+	case HFB_OP_REALLOC:
+		call.ptr = a0;
+		call.size = a1;
+		break;
+	case HFB_OP_REALLOCARRAY:
+		call.ptr = a0;
+		call.size = a1 * a2;
+		break;
+	case HFB_OP_ALIGNED_ALLOC:
+	case HFB_OP_MEMALIGN:
+		call.align = a0;
+		call.size = a1;
+		break;
+	case HFB_OP_POSIX_MEMALIGN:
+		call.outp = a0;
+		call.align = a1;
+		call.size = a2;
+		break;
+	case HFB_OP_FREE:
+	case HFB_OP_CFREE:
+		__sync_fetch_and_add(&st->calls[HFB_CALL_FREE], 1);
+		if (a0)
+			remove_live(st, tgid, a0);
+		break;
+	default:
+		break;
+	}
+	bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(hf_alloc_return, u64 ret)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32, tid = (u32)id;
+	u64 cookie = bpf_get_attach_cookie(ctx);
+	u32 rule = (cookie >> 8) & 0xff;
+	struct hfb_inflight *in, call;
+	struct hfb_stats *st;
+	u64 ptr = ret;
+
+	in = bpf_map_lookup_elem(&inflight, &tid);
+	if (!in)
+		return 0;
+	if (in->depth) {
+		in->depth--;
+		return 0;
+	}
+	call = *in;
+	bpf_map_delete_elem(&inflight, &tid);
+	st = traced_stats(tgid, NULL);
+	if (!st)
+		return 0;
+
+	switch (call.op) {
+	case HFB_OP_MALLOC:
+		count_request(st, HFB_CALL_MALLOC, call.size);
+		break;
+	case HFB_OP_CALLOC:
+		count_request(st, HFB_CALL_CALLOC, call.size);
+		break;
+	case HFB_OP_ALIGNED_ALLOC:
+	case HFB_OP_MEMALIGN:
+	case HFB_OP_VALLOC:
+	case HFB_OP_PVALLOC:
+		count_request(st, HFB_CALL_MEMALIGN, call.size);
+		break;
+	case HFB_OP_POSIX_MEMALIGN:
+		count_request(st, HFB_CALL_MEMALIGN, call.size);
+		/* It answers through its out-pointer; the return value is an errno. */
+		ptr = 0;
+		if ((int)ret == 0 && bpf_probe_read_user(&ptr, sizeof(ptr), (void *)call.outp) != 0)
+			ptr = 0;
+		break;
+	case HFB_OP_REALLOC:
+	case HFB_OP_REALLOCARRAY:
+		__sync_fetch_and_add(&st->calls[HFB_CALL_REALLOC], 1);
+		if (call.size || !call.ptr)
+			__sync_fetch_and_add(&st->hist_requests[hist_bucket(call.size)], 1);
+		if (!call.ptr)
+			break; /* realloc(NULL, n) is malloc(n). */
+		if (!ret && call.size)
+			break; /* It failed: the old block stays as it was. */
+		remove_live(st, tgid, call.ptr);
+		if (!ret)
+			return 0; /* realloc(p, 0) freed p and returned NULL. */
+		break;
+	default:
+		return 0; /* free and malloc_trim: nothing to do on return. */
+	}
+	if (!ptr) {
+		__sync_fetch_and_add(&st->failed, 1);
+		return 0;
+	}
+	add_live(st, tgid, ptr, call.size, call.align, rule);
+	return 0;
+}
+
+static __always_inline int sys_enter(u32 sys, u64 a0, u64 a1, u64 a2, u64 a3)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32, tid = (u32)id;
+	struct hfb_sysflight fl = {.sys = sys};
+	struct task_struct *task;
+	struct hfb_stats *st;
+
+	st = traced_stats(tgid, NULL);
+	if (!st)
+		return 0;
+	/* Counted at entry, like strace -c counts calls, failed ones included. */
+	__sync_fetch_and_add(&st->syscalls[sys], 1);
+	fl.in_alloc = bpf_map_lookup_elem(&inflight, &tid) != NULL;
+	fl.args[0] = a0;
+	fl.args[1] = a1;
+	fl.args[2] = a2;
+	fl.args[3] = a3;
+	if (sys == HFB_SYS_BRK || sys == HFB_SYS_MADVISE) {
+		task = bpf_get_current_task_btf();
+		fl.old_brk = BPF_CORE_READ(task, mm, brk);
+		fl.heap_lo = BPF_CORE_READ(task, mm, start_brk);
+	}
+	bpf_map_update_elem(&sysflight, &tid, &fl, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void forget_span(struct hfb_stats *st, u32 tgid, u64 addr, u64 len)
+{
+	struct hfb_live_key key = {.tgid = tgid, .addr = addr};
+	struct hfb_mmap_val *span = bpf_map_lookup_elem(&mmaps, &key), rest;
+
+	if (!span)
+		return;
+	if (len < span->len) {
+		/* The head was unmapped: the rest stays a span of its own. */
+		rest.len = span->len - len;
+		key.addr = addr + len;
+		bpf_map_update_elem(&mmaps, &key, &rest, BPF_ANY);
+		key.addr = addr;
+	}
+	bpf_map_delete_elem(&mmaps, &key);
+}
+
+static __always_inline void remember_span(struct hfb_stats *st, u32 tgid, u64 addr, u64 len)
+{
+	struct hfb_live_key key = {.tgid = tgid, .addr = addr};
+	struct hfb_mmap_val span = {.len = len};
+
+	if (bpf_map_update_elem(&mmaps, &key, &span, BPF_ANY) != 0)
+		__sync_fetch_and_add(&st->dropped_events, 1);
+}
+
+static __always_inline u64 page_up(u64 len)
+{
+	return (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tgid = id >> 32, tid = (u32)id;
+	struct hfb_sysflight *p, fl;
+	struct hfb_proc *proc = NULL;
+	struct hfb_stats *st;
+	long ret = ctx->ret;
+	bool exact;
+
+	p = bpf_map_lookup_elem(&sysflight, &tid);
+	if (!p)
+		return 0;
+	fl = *p;
+	bpf_map_delete_elem(&sysflight, &tid);
+	st = traced_stats(tgid, &proc);
+	if (!st || !proc || is_err(ret))
+		return 0;
+	exact = proc->mode == HFB_MODE_EXACT;
+
+	switch (fl.sys) {
+	case HFB_SYS_BRK:
+		/* The brk heap is always the allocator's: a shrink is a release. */
+		if ((u64)ret < fl.old_brk)
+			__sync_fetch_and_add(&st->released_bytes, fl.old_brk - (u64)ret);
+		break;
+	case HFB_SYS_MMAP:
+		/* Chunks are anonymous read-write maps; PROT_NONE ones reserve arena heaps. */
+		if (exact && fl.in_alloc &&
+		    (fl.args[2] & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE) &&
+		    (fl.args[3] & MAP_ANONYMOUS))
+			remember_span(st, tgid, (u64)ret, page_up(fl.args[1]));
+		break;
+	case HFB_SYS_MUNMAP:
+		if (exact && fl.in_alloc) {
+			struct hfb_live_key key = {.tgid = tgid, .addr = fl.args[0]};
+			struct hfb_mmap_val *span = bpf_map_lookup_elem(&mmaps, &key);
+
+			if (span) {
+				u64 len = page_up(fl.args[1]);
+
+				__sync_fetch_and_add(&st->released_bytes,
+						     len < span->len ? len : span->len);
+				forget_span(st, tgid, fl.args[0], len);
+			}
+		}
+		break;
+	case HFB_SYS_MREMAP:
+		if (exact && fl.in_alloc) {
+			struct hfb_live_key key = {.tgid = tgid, .addr = fl.args[0]};
+			u64 old_len = page_up(fl.args[1]), new_len = page_up(fl.args[2]);
+
+			if (!bpf_map_lookup_elem(&mmaps, &key))
+				break;
+			bpf_map_delete_elem(&mmaps, &key);
+			remember_span(st, tgid, (u64)ret, new_len);
+			if (new_len < old_len)
+				__sync_fetch_and_add(&st->released_bytes, old_len - new_len);
+		}
+		break;
+	case HFB_SYS_MADVISE:
+		if (fl.args[2] != MADV_DONTNEED && fl.args[2] != MADV_FREE)
+			break;
+		/*
+		 * Exact: whatever the allocator gives back.  Passive: only what lies
+		 * in the brk heap, the one heap region known without uprobes.
+		 */
+		if ((exact && fl.in_alloc) ||
+		    (!exact && fl.args[0] >= fl.heap_lo && fl.args[0] < fl.old_brk))
+			__sync_fetch_and_add(&st->released_bytes, page_up(fl.args[1]));
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_brk")
+int hf_enter_brk(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_BRK, ctx->args[0], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int hf_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_MMAP, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int hf_enter_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_MUNMAP, ctx->args[0], ctx->args[1], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int hf_enter_mremap(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_MREMAP, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_madvise")
+int hf_enter_madvise(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_MADVISE, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int hf_exit_brk(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int hf_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int hf_exit_munmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int hf_exit_mremap(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_madvise")
+int hf_exit_madvise(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
+}
+
+static __always_inline void emit(u32 type, u32 pid, u32 ppid, int code, u64 start,
+				 const char *filename)
+{
+	struct hfb_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev)
+		return;
+	ev->type = type;
+	ev->pid = pid;
+	ev->ppid = ppid;
+	ev->exit_code = code;
+	ev->start_boottime = start;
+	ev->filename[0] = '\0';
+	if (filename)
+		bpf_probe_read_kernel_str(ev->filename, sizeof(ev->filename), filename);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(hf_fork, struct task_struct *parent, struct task_struct *child)
+{
+	u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct hfb_proc *pproc, cproc = {};
+
+	/* A new thread is not a new process. */
+	if (child->pid != child->tgid)
+		return 0;
+	pproc = bpf_map_lookup_elem(&procs, &ptgid);
+	if (!pproc || !follow_forks || trace_all)
+		return 0;
+	/*
+	 * The child is traced from here on (its syscalls at once, its calls once
+	 * the daemon has attached its uprobes).  Its account starts empty: the
+	 * blocks it inherits are not its allocations, and their frees are ignored
+	 * like every free of a block allocated before attach.
+	 */
+	cproc.start_boottime = child->start_boottime;
+	cproc.mode = pproc->mode;
+	bpf_map_delete_elem(&stats, &ctgid);
+	if (bpf_map_update_elem(&procs, &ctgid, &cproc, BPF_ANY) != 0)
+		return 0;
+	emit(HFB_EV_FORK, ctgid, ptgid, 0, cproc.start_boottime, NULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(hf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	u32 tgid = p->tgid;
+
+	if (!watch_exec && !bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	emit(HFB_EV_EXEC, tgid, 0, 0, p->group_leader->start_boottime, bprm->filename);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(hf_exit, struct task_struct *p, bool group_dead)
+{
+	u32 tid = p->pid, tgid = p->tgid;
+	struct hfb_proc *proc;
+
+	bpf_map_delete_elem(&inflight, &tid);
+	bpf_map_delete_elem(&sysflight, &tid);
+	if (!group_dead)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc)
+		return 0;
+	/* A recycled PID must not inherit this process's tracing. */
+	emit(HFB_EV_EXIT, tgid, 0, p->exit_code, proc->start_boottime, NULL);
+	bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+/*
+ * options.c - heapfragd's command line, parsed with argp.  Every number is
+ * parsed strictly (no trailing junk, no sign where none belongs, in range),
+ * and a bad argument ends the program with status 2 and one sentence.
+ */
+#include "options.h"
+
+#include <argp.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../bpf/heapfrag.h"
+
+const char *argp_program_version = "heapfragd " HF_VERSION;
+const char *argp_program_bug_address = NULL;
+
+enum {
+	OPT_RETENTION = 0x100,
+	OPT_NO_FOLLOW_FORKS,
+	OPT_EXIT_WITH_COMMAND,
+	OPT_MAX_LIVE,
+	OPT_MAX_PROCS,
+	OPT_MAX_MMAPS,
+	OPT_TOKEN_FILE,
+};
+
+static const char doc[] =
+	"heapfragd -- measure the heap fragmentation of running processes from outside.\v"
+	"Every traced process is served at http://ADDR:PORT/api/v1/processes/PID and "
+	"on /metrics.  Tracing needs root (CAP_BPF and CAP_PERFMON).";
+
+static const char args_doc[] = "[-- COMMAND ARGS...]";
+
+static const struct argp_option options[] = {
+	{"listen", 'l', "ADDR:PORT", 0, "Serve HTTP here (default 127.0.0.1:9310)", 0},
+	{"pid", 'p', "PID", 0, "Trace this running process (repeatable)", 0},
+	{"exe", 'e', "PATH", 0,
+	 "Trace every process running this executable, now and as they start (repeatable)", 0},
+	{"all", 'a', NULL, 0, "Trace every process", 0},
+	{"mode", 'm', "exact|passive", 0,
+	 "exact: uprobes on the malloc family (default); passive: syscalls and /proc only", 0},
+	{"interval", 'i', "SECONDS", 0, "Seconds between snapshots (default 1)", 0},
+	{"retention", OPT_RETENTION, "SECONDS", 0,
+	 "Seconds an exited process stays listed (default 300)", 0},
+	{"no-follow-forks", OPT_NO_FOLLOW_FORKS, NULL, 0,
+	 "Do not trace the children of traced processes", 0},
+	{"exit-with-command", OPT_EXIT_WITH_COMMAND, NULL, 0,
+	 "With -- COMMAND: exit with its status once it ends", 0},
+	{"max-live", OPT_MAX_LIVE, "N", 0,
+	 "Live allocations tracked at once, all processes together (default 1048576)", 1},
+	{"max-procs", OPT_MAX_PROCS, "N", 0, "Processes traced at once (default 1024)", 1},
+	{"max-mmaps", OPT_MAX_MMAPS, "N", 0,
+	 "Mmapped chunks tracked at once, all processes together (default 65536)", 1},
+	{"token-file", OPT_TOKEN_FILE, "PATH", 0,
+	 "Require this file's bearer token on mutating HTTP routes", 2},
+	{"verbose", 'v', NULL, 0, "Log debug messages", 2},
+	{0},
+};
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double min, double *out)
+{
+	double v;
+	char *end;
+
+	if (!s || !*s || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < min || v > 1e9)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int push(void **arr, size_t *n, size_t elem, const void *v)
+{
+	void *grown = realloc(*arr, (*n + 1) * elem);
+
+	if (!grown)
+		return -ENOMEM;
+	memcpy((char *)grown + *n * elem, v, elem);
+	*arr = grown;
+	(*n)++;
+	return 0;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct hf_options *o = state->input;
+	uint64_t v = 0;
+
+	switch (key) {
+	case 'l':
+		if (!strchr(arg, ':'))
+			argp_error(state, "listen address '%s' is not of the form ADDR:PORT", arg);
+		o->listen = arg;
+		break;
+	case 'p': {
+		pid_t pid;
+
+		if (parse_u64(arg, 1, 4194304, &v))
+			argp_error(state, "'%s' is not a process id", arg);
+		pid = (pid_t)v;
+		if (push((void **)&o->pids, &o->nr_pids, sizeof(pid), &pid))
+			argp_failure(state, HF_EXIT_USAGE, ENOMEM, "out of memory");
+		break;
+	}
+	case 'e':
+		if (!*arg)
+			argp_error(state, "-e needs the path of an executable");
+		if (push((void **)&o->exes, &o->nr_exes, sizeof(arg), &arg))
+			argp_failure(state, HF_EXIT_USAGE, ENOMEM, "out of memory");
+		break;
+	case 'a':
+		o->all = true;
+		break;
+	case 'm':
+		if (strcmp(arg, "exact") == 0)
+			o->mode = HF_MODE_EXACT;
+		else if (strcmp(arg, "passive") == 0)
+			o->mode = HF_MODE_PASSIVE;
+		else
+			argp_error(state, "mode '%s' is neither exact nor passive", arg);
+		break;
+	case 'i':
+		if (parse_seconds(arg, 0.01, &o->interval))
+			argp_error(state, "interval '%s' is not a number of seconds >= 0.01", arg);
+		break;
+	case OPT_RETENTION:
+		if (parse_seconds(arg, 0, &o->retention))
+			argp_error(state, "retention '%s' is not a number of seconds >= 0", arg);
+		break;
+	case OPT_NO_FOLLOW_FORKS:
+		o->follow_forks = false;
+		break;
+	case OPT_EXIT_WITH_COMMAND:
+		o->exit_with_command = true;
+		break;
+	case OPT_MAX_LIVE:
+		if (parse_u64(arg, 1, 1u << 28, &v))
+			argp_error(state, "--max-live '%s' is not a count from 1 to 268435456",
+				   arg);
+		o->max_live = (uint32_t)v;
+		break;
+	case OPT_MAX_PROCS:
+		if (parse_u64(arg, 1, 1u << 20, &v))
+			argp_error(state, "--max-procs '%s' is not a count from 1 to 1048576", arg);
+		o->max_procs = (uint32_t)v;
+		break;
+	case OPT_MAX_MMAPS:
+		if (parse_u64(arg, 1, 1u << 24, &v))
+			argp_error(state, "--max-mmaps '%s' is not a count from 1 to 16777216",
+				   arg);
+		o->max_mmaps = (uint32_t)v;
+		break;
+	case OPT_TOKEN_FILE:
+		o->token_file = arg;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case ARGP_KEY_ARGS:
+		/* Everything after "--" (or the first non-option) is the command. */
+		o->command = state->argv + state->next;
+		state->next = state->argc;
+		break;
+	case ARGP_KEY_END:
+		if (o->exit_with_command && !o->command)
+			argp_error(state, "--exit-with-command needs a command after --");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct argp argp = {
+	.options = options,
+	.parser = parse_opt,
+	.args_doc = args_doc,
+	.doc = doc,
+};
+
+int hf_options_parse(int argc, char **argv, struct hf_options *opts)
+{
+	*opts = (struct hf_options){
+		.listen = "127.0.0.1:9310",
+		.mode = HF_MODE_EXACT,
+		.interval = 1.0,
+		.retention = 300.0,
+		.follow_forks = true,
+		.max_live = HFB_DEFAULT_MAX_LIVE,
+		.max_procs = HFB_DEFAULT_MAX_PROCS,
+		.max_mmaps = HFB_DEFAULT_MAX_MMAPS,
+	};
+	/* argp_error() and argp_failure() exit with this status. */
+	argp_err_exit_status = HF_EXIT_USAGE;
+	if (argp_parse(&argp, argc, argv, 0, NULL, opts) != 0) {
+		fprintf(stderr, "heapfragd: cannot parse the command line\n");
+		exit(HF_EXIT_USAGE);
+	}
+	return 0;
+}
+
+void hf_options_free(struct hf_options *opts)
+{
+	free(opts->pids);
+	free(opts->exes);
+	opts->pids = NULL;
+	opts->exes = NULL;
+}

@@ -1,0 +1,1064 @@
+// SPDX-License-Identifier: MIT
+/*
+ * registry.c - the traced processes and their snapshots.
+ *
+ * A process is (pid, start time): a recycled PID is a new entry, never the
+ * old one continued.  It is listed once its probes are attached, stays listed
+ * with state "exited" for --retention seconds after it ends, then goes.
+ *
+ * Threads: the main loop (hf_registry_run) is the only one that frees
+ * entries or reads the maps for snapshots; HTTP threads attach and detach
+ * through the service calls.  r->lock guards the list, every snapshot and
+ * every change to the BPF filter; /proc is read outside it.  A detached entry
+ * is moved to a graveyard that only the main loop empties, at a point where
+ * it holds no pointer to any entry.
+ *
+ * Forks: a child of a traced process is traced from the fork on (the kernel
+ * side adds it to the filter at once; its uprobes follow within one poll).
+ * Its account starts empty: the blocks it inherited from its parent are not
+ * its allocations, and its frees of them are ignored like every free of a
+ * block allocated before attach.
+ */
+#include "registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "heap_regions.h"
+#include "log.h"
+#include "probe_site.h"
+#include "procfs.h"
+#include "tracer.h"
+
+extern char **environ;
+
+/* /proc/PID/stat's start time counts USER_HZ ticks; the kernel keeps ns. */
+#define NS_PER_TICK 10000000ULL
+
+struct proc {
+	struct proc *next;
+	pid_t pid;
+	uint64_t start_ticks;
+	enum hf_mode mode;
+	bool exited;
+	bool dead;        /* detached: in the graveyard, not listed */
+	bool pending;     /* being attached, first snapshot not in yet: not listed */
+	bool expect_exec; /* the spawned command: its one exec is no news */
+	double exited_at;
+	struct hf_alloc_target target;
+	bool target_known;
+	struct hf_probes *probes;
+	struct hf_regions regions; /* the last read, kept for the final snapshot */
+	bool regions_known;
+	struct hf_snapshot snap;
+};
+
+struct watched_exe {
+	dev_t dev;
+	ino_t ino;
+	char path[HF_PATH_LEN];
+};
+
+struct hf_registry {
+	pthread_mutex_t lock;
+	struct hf_options opts;
+	struct hf_tracer *tracer;
+	struct proc *procs;
+	struct proc *graveyard;
+	uint64_t btime;
+	struct watched_exe *exes;
+	size_t nr_exes;
+	/* -a: the objects probed for every process, by device and inode. */
+	struct hf_probes **all_probes;
+	struct watched_exe *all_objects;
+	size_t nr_all;
+	pid_t command;
+	bool command_done;
+	int command_status;
+	struct hf_daemon_stats stats; /* refreshed every interval */
+};
+
+static double now_unix(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(char *why, size_t why_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !why_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+}
+
+/* The running entry for pid (any identity), or NULL.  Called under r->lock. */
+static struct proc *find_running(struct hf_registry *r, pid_t pid)
+{
+	for (struct proc *p = r->procs; p; p = p->next)
+		if (p->pid == pid && !p->exited)
+			return p;
+	return NULL;
+}
+
+static void fill_identity(struct hf_registry *r, struct proc *p, const char *comm)
+{
+	struct hf_snapshot *s = &p->snap;
+
+	hf_snapshot_init(s);
+	s->pid = p->pid;
+	s->start_time = hf_proc_ticks_to_unix(p->start_ticks, r->btime);
+	snprintf(s->comm, sizeof(s->comm), "%s", comm);
+	if (hf_proc_read_exe(p->pid, s->exe, sizeof(s->exe)) != 0)
+		s->exe[0] = '\0';
+	s->state = HF_STATE_RUNNING;
+	s->mode = p->mode;
+	s->allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
+	if (p->target_known) {
+		snprintf(s->allocator.path, sizeof(s->allocator.path), "%s", p->target.target_path);
+		snprintf(s->allocator.build_id, sizeof(s->allocator.build_id), "%s",
+			 p->target.build_id);
+	}
+	s->tracing.since = now_unix();
+	s->tracing.dropped_events = 0;
+	s->tracing.live_map_entries = 0;
+}
+
+/* Reads what BPF counted and what /proc says into p's snapshot (no lock held). */
+static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
+		   struct hf_regions *regions)
+{
+	struct hf_span *spans = NULL;
+	size_t nr_spans = 0;
+	int err;
+
+	err = hf_tracer_read(r->tracer, p->pid, raw);
+	if (err == -ENOENT) {
+		/* Nothing has happened in the process since attach. */
+		memset(raw, 0, sizeof(*raw));
+		err = 0;
+	}
+	if (err)
+		return err;
+	raw->calls_known = p->mode == HF_MODE_EXACT;
+	if (p->mode == HF_MODE_EXACT) {
+		err = hf_tracer_spans(r->tracer, p->pid, &spans, &nr_spans);
+		if (err)
+			return err;
+	}
+	/*
+	 * In exact mode an empty span list still means "traced, none seen":
+	 * only NULL selects the passive heuristics.
+	 */
+	static const struct hf_span no_spans[1];
+	if (p->mode == HF_MODE_EXACT && !spans)
+		err = hf_regions_read(p->pid, p->snap.allocator.kind, no_spans, 0, regions);
+	else
+		err = hf_regions_read(p->pid, p->snap.allocator.kind, spans, nr_spans, regions);
+	free(spans);
+	return err;
+}
+
+static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regions *regions,
+		  double now)
+{
+	hf_account(raw, regions, now, &p->snap);
+	p->snap.tracing.dropped_events = raw->dropped_events;
+	p->snap.tracing.live_map_entries = raw->live_map_entries;
+}
+
+/*
+ * Begins tracing pid: filter entry, uprobes, list entry with a first
+ * snapshot.  target may be NULL (resolved here).  A forked child is already
+ * in the kernel-side filter (counting since the fork) and, when probes are
+ * inherited, shares its parent's.  Takes r->lock itself.
+ */
+static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
+			 const struct hf_alloc_target *target, uint64_t start_boottime,
+			 bool expect_exec, bool forked, struct hf_probes *inherited, char *why,
+			 size_t why_len)
+{
+	struct hf_regions regions;
+	struct hf_proc_stat st;
+	struct hf_raw raw;
+	struct proc *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->pid = pid;
+	p->mode = mode;
+	p->expect_exec = expect_exec;
+	err = hf_proc_read_stat(pid, &st);
+	if (err) {
+		if (err == -ESRCH || err == -ENOENT) {
+			err = -ESRCH;
+			say(why, why_len, "process %d does not exist", pid);
+		} else {
+			say(why, why_len, "cannot read /proc/%d/stat: %s", pid, strerror(-err));
+		}
+		goto cleanup;
+	}
+	if (st.state == 'Z' || st.state == 'X') {
+		err = -ESRCH;
+		say(why, why_len, "process %d has already exited", pid);
+		goto cleanup;
+	}
+	p->start_ticks = start_boottime ? start_boottime / NS_PER_TICK : st.start_ticks;
+	if (!start_boottime)
+		start_boottime = st.start_ticks * NS_PER_TICK;
+
+	if (target) {
+		p->target = *target;
+		p->target_known = true;
+	} else {
+		char reason[256] = "";
+
+		err = hf_alloc_target_find(pid, &p->target, reason, sizeof(reason));
+		if (err == -ESRCH) {
+			say(why, why_len, "process %d does not exist", pid);
+			goto cleanup;
+		}
+		if (err && mode == HF_MODE_EXACT) {
+			say(why, why_len, "cannot find the allocator of process %d: %s", pid,
+			    reason[0] ? reason : strerror(-err));
+			goto cleanup;
+		}
+		/* Passive mode only needs the allocator's kind; unknown will do. */
+		p->target_known = err == 0;
+		err = 0;
+	}
+
+	pthread_mutex_lock(&r->lock);
+	if (find_running(r, pid)) {
+		pthread_mutex_unlock(&r->lock);
+		err = -EEXIST;
+		say(why, why_len, "process %d is already traced", pid);
+		goto cleanup;
+	}
+	err = forked ? 0 : hf_tracer_track(r->tracer, pid, start_boottime, mode);
+	if (!err && mode == HF_MODE_EXACT && inherited)
+		p->probes = hf_probes_get(inherited);
+	else if (!err && mode == HF_MODE_EXACT)
+		err = hf_tracer_attach_uprobes(r->tracer, pid, &p->target, &p->probes);
+	if (err) {
+		hf_tracer_forget(r->tracer, pid);
+		pthread_mutex_unlock(&r->lock);
+		say(why, why_len, "cannot attach to process %d: %s", pid, strerror(-err));
+		goto cleanup;
+	}
+	/* Listed (for -EEXIST) but hidden until its first snapshot is in. */
+	fill_identity(r, p, st.comm);
+	p->pending = true;
+	p->next = r->procs;
+	r->procs = p;
+	pthread_mutex_unlock(&r->lock);
+
+	hf_log(HF_LOG_INFO, "tracing process %d (%s) in %s mode, allocator %s at %s", pid, st.comm,
+	       hf_mode_name(mode), hf_allocator_name(p->snap.allocator.kind),
+	       p->target_known ? p->target.path : "(unknown)");
+	/*
+	 * A pending entry is never freed by anyone else, so p stays valid here.
+	 * The spawned command is still heapfragd's copy until it execs: its
+	 * first snapshot is of the program, at the next interval.
+	 */
+	err = expect_exec ? -EAGAIN : measure(r, p, &raw, &regions);
+	pthread_mutex_lock(&r->lock);
+	if (!err) {
+		apply(p, &raw, &regions, now_unix());
+		p->regions = regions;
+		p->regions_known = true;
+	}
+	p->pending = false;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+
+cleanup:
+	free(p);
+	return err;
+}
+
+int hf_registry_attach(struct hf_registry *r, pid_t pid, enum hf_mode mode, char *why,
+		       size_t why_len)
+{
+	if (pid <= 0) {
+		say(why, why_len, "%d is not a process id", pid);
+		return -ESRCH;
+	}
+	if (pid == getpid()) {
+		say(why, why_len, "heapfragd does not trace itself");
+		return -EINVAL;
+	}
+	return start_tracing(r, pid, mode, NULL, 0, false, false, NULL, why, why_len);
+}
+
+/* Under r->lock: the probes go, the kernel side forgets, the entry is hidden. */
+static void stop_tracing(struct hf_registry *r, struct proc *p)
+{
+	hf_probes_destroy(p->probes);
+	p->probes = NULL;
+	if (!p->exited)
+		hf_tracer_forget(r->tracer, p->pid);
+}
+
+static int svc_detach(void *ctx, pid_t pid)
+{
+	struct hf_registry *r = ctx;
+	struct proc **pp, *p = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	/* The running process if there is one, else the newest exited one. */
+	p = find_running(r, pid);
+	for (pp = &r->procs; *pp; pp = &(*pp)->next)
+		if ((*pp)->pid == pid && (!p || *pp == p))
+			break;
+	p = *pp;
+	if (!p || p->pending) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	*pp = p->next;
+	stop_tracing(r, p);
+	p->dead = true;
+	p->next = r->graveyard;
+	r->graveyard = p;
+	pthread_mutex_unlock(&r->lock);
+	hf_log(HF_LOG_INFO, "detached from process %d", pid);
+	return 0;
+}
+
+static int svc_attach(void *ctx, pid_t pid, enum hf_mode mode, char *why, size_t why_len)
+{
+	return hf_registry_attach(ctx, pid, mode, why, why_len);
+}
+
+static int svc_list(void *ctx, struct hf_snapshot **out, size_t *n)
+{
+	struct hf_registry *r = ctx;
+	size_t cnt = 0, i = 0;
+	struct hf_snapshot *arr;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct proc *p = r->procs; p; p = p->next)
+		cnt += !p->pending;
+	arr = calloc(cnt ? cnt : 1, sizeof(*arr));
+	if (!arr) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	for (struct proc *p = r->procs; p; p = p->next)
+		if (!p->pending)
+			arr[i++] = p->snap;
+	pthread_mutex_unlock(&r->lock);
+	*out = arr;
+	*n = cnt;
+	return 0;
+}
+
+static int svc_get(void *ctx, pid_t pid, struct hf_snapshot *out)
+{
+	struct hf_registry *r = ctx;
+	struct proc *found = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	/* The running process wins; else the one that exited last. */
+	for (struct proc *p = r->procs; p; p = p->next) {
+		if (p->pid != pid || p->pending)
+			continue;
+		if (!p->exited) {
+			found = p;
+			break;
+		}
+		if (!found || p->exited_at > found->exited_at)
+			found = p;
+	}
+	if (found)
+		*out = found->snap;
+	pthread_mutex_unlock(&r->lock);
+	return found ? 0 : -ENOENT;
+}
+
+static void svc_daemon_stats(void *ctx, struct hf_daemon_stats *out)
+{
+	struct hf_registry *r = ctx;
+
+	pthread_mutex_lock(&r->lock);
+	*out = r->stats;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void hf_registry_service(struct hf_registry *r, struct hf_service *svc)
+{
+	*svc = (struct hf_service){
+		.ctx = r,
+		.list = svc_list,
+		.get = svc_get,
+		.attach = svc_attach,
+		.detach = svc_detach,
+		.daemon_stats = svc_daemon_stats,
+	};
+}
+
+/* Is the executable of pid one of -e's?  Compared by device and inode. */
+static bool runs_watched_exe(struct hf_registry *r, pid_t pid)
+{
+	char path[64];
+	struct stat sb;
+
+	if (!r->nr_exes)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	if (stat(path, &sb) != 0)
+		return false;
+	for (size_t i = 0; i < r->nr_exes; i++)
+		if (r->exes[i].dev == sb.st_dev && r->exes[i].ino == sb.st_ino)
+			return true;
+	return false;
+}
+
+/*
+ * -a: probes every process using this object, once per object.  The same
+ * file has a path per process (/proc/PID/root/...), so it is known by inode.
+ */
+static int probe_object_for_all(struct hf_registry *r, const struct hf_alloc_target *target)
+{
+	struct watched_exe *objects;
+	struct hf_probes **probes;
+	struct stat sb;
+	int err;
+
+	if (stat(target->path, &sb) != 0)
+		return -errno;
+	for (size_t i = 0; i < r->nr_all; i++)
+		if (r->all_objects[i].dev == sb.st_dev && r->all_objects[i].ino == sb.st_ino)
+			return 0;
+	probes = realloc(r->all_probes, (r->nr_all + 1) * sizeof(*probes));
+	if (!probes)
+		return -ENOMEM;
+	r->all_probes = probes;
+	objects = realloc(r->all_objects, (r->nr_all + 1) * sizeof(*objects));
+	if (!objects)
+		return -ENOMEM;
+	r->all_objects = objects;
+	err = hf_tracer_attach_uprobes(r->tracer, -1, target, &r->all_probes[r->nr_all]);
+	if (err)
+		return err;
+	r->all_objects[r->nr_all].dev = sb.st_dev;
+	r->all_objects[r->nr_all].ino = sb.st_ino;
+	snprintf(r->all_objects[r->nr_all].path, HF_PATH_LEN, "%s", target->path);
+	r->nr_all++;
+	return 0;
+}
+
+static int resolve_fresh_exec(pid_t pid, struct hf_alloc_target *target);
+
+/*
+ * -a: lists a process the kernel side already counts; its probes are per
+ * object.  fresh_exec: it has just exec'd, its libraries are not mapped yet.
+ */
+static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
+{
+	struct hf_alloc_target target;
+	struct hf_proc_stat st;
+	char reason[256];
+	struct proc *p, *old;
+	int err;
+
+	if (pid == getpid() || hf_proc_read_stat(pid, &st) != 0)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->pid = pid;
+	p->mode = r->opts.mode;
+	p->start_ticks = st.start_ticks;
+	err = fresh_exec ? resolve_fresh_exec(pid, &target)
+			 : hf_alloc_target_find(pid, &target, reason, sizeof(reason));
+	if (err == 0) {
+		p->target = target;
+		p->target_known = true;
+		if (r->opts.mode == HF_MODE_EXACT && probe_object_for_all(r, &target) != 0)
+			hf_log(HF_LOG_WARN, "cannot probe %s for process %d", target.path, pid);
+	}
+	pthread_mutex_lock(&r->lock);
+	old = find_running(r, pid);
+	if (old && !(fresh_exec && !old->pending)) {
+		pthread_mutex_unlock(&r->lock);
+		free(p);
+		return;
+	}
+	if (old) {
+		/*
+		 * The same process with a new image: its counters go on, the blocks
+		 * of the old image are gone, its name and allocator are new.
+		 */
+		hf_tracer_forget_blocks(r->tracer, pid);
+		old->target = p->target;
+		old->target_known = p->target_known;
+		old->snap.allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
+		snprintf(old->snap.allocator.path, sizeof(old->snap.allocator.path), "%s",
+			 p->target_known ? p->target.target_path : "");
+		snprintf(old->snap.allocator.build_id, sizeof(old->snap.allocator.build_id), "%s",
+			 p->target_known ? p->target.build_id : "");
+		memcpy(old->snap.comm, st.comm, sizeof(old->snap.comm));
+		if (hf_proc_read_exe(pid, old->snap.exe, sizeof(old->snap.exe)) != 0)
+			old->snap.exe[0] = '\0';
+		pthread_mutex_unlock(&r->lock);
+		free(p);
+		return;
+	}
+	fill_identity(r, p, st.comm);
+	p->next = r->procs;
+	r->procs = p;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
+{
+	struct hf_raw raw;
+	struct proc *p;
+
+	pthread_mutex_lock(&r->lock);
+	p = find_running(r, (pid_t)ev->pid);
+	if (!p || (ev->start_boottime && ev->start_boottime / NS_PER_TICK != p->start_ticks)) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	/* The final counts, with the regions as they were last seen. */
+	if (hf_tracer_read(r->tracer, p->pid, &raw) == 0 && p->regions_known) {
+		raw.calls_known = p->mode == HF_MODE_EXACT;
+		apply(p, &raw, &p->regions, now_unix());
+	}
+	hf_probes_destroy(p->probes);
+	p->probes = NULL;
+	hf_tracer_forget(r->tracer, p->pid);
+	p->exited = true;
+	p->exited_at = now_unix();
+	p->snap.state = HF_STATE_EXITED;
+	pthread_mutex_unlock(&r->lock);
+	hf_log(HF_LOG_INFO, "process %d exited", (int)ev->pid);
+}
+
+static void on_fork_event(struct hf_registry *r, const struct hfb_event *ev)
+{
+	struct hf_probes *inherited = NULL;
+	struct hf_alloc_target target;
+	enum hf_mode mode;
+	struct proc *parent;
+	char why[256];
+	int err;
+
+	pthread_mutex_lock(&r->lock);
+	parent = find_running(r, (pid_t)ev->ppid);
+	if (!parent || !parent->target_known) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	/* The child runs the parent's image: the same allocator, the same offsets. */
+	target = parent->target;
+	mode = parent->mode;
+	/* Held until the child is listed, so the parent's exit cannot drop them. */
+	if (hf_tracer_inherits(r->tracer))
+		inherited = hf_probes_get(parent->probes);
+	pthread_mutex_unlock(&r->lock);
+	err = start_tracing(r, (pid_t)ev->pid, mode, &target, ev->start_boottime, false, true,
+			    inherited, why, sizeof(why));
+	pthread_mutex_lock(&r->lock);
+	hf_probes_destroy(inherited);
+	pthread_mutex_unlock(&r->lock);
+	if (err && err != -EEXIST)
+		hf_tracer_forget(r->tracer, (pid_t)ev->pid);
+	if (err && err != -EEXIST)
+		hf_log(HF_LOG_WARN, "cannot follow fork %d -> %d: %s", (int)ev->ppid, (int)ev->pid,
+		       why);
+}
+
+/*
+ * The allocator of a process that has just exec'd: its dynamic linker has not
+ * run yet, so it is found as for a command, with the process's own
+ * environment (LD_PRELOAD counts).  Attaching now, before libc is mapped,
+ * usually traces the program from its first allocation.
+ */
+static int resolve_fresh_exec(pid_t pid, struct hf_alloc_target *target)
+{
+	char path[64], exe[HF_PATH_LEN], why[256], *env = NULL, **envp = NULL;
+	size_t len = 0, cap = 0, n = 0;
+	ssize_t got;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	got = readlink(path, exe, sizeof(exe) - 1);
+	if (got <= 0)
+		return -ESRCH;
+	exe[got] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *grown = realloc(env, cap + 65536);
+
+			if (!grown)
+				break;
+			env = grown;
+			cap += 65536;
+		}
+		got = read(fd, env + len, cap - len - 1);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(fd);
+	if (!env)
+		return -ENOMEM;
+	env[len] = '\0';
+	for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	if (!envp) {
+		free(env);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (size_t i = 0; i < len; i += strlen(env + i) + 1)
+		envp[n++] = env + i;
+	err = hf_alloc_target_for_command(exe, envp, target, why, sizeof(why));
+	if (err)
+		hf_log(HF_LOG_DEBUG, "process %d: %s", pid, why);
+	free(envp);
+	free(env);
+	return err;
+}
+
+static void on_exec_event(struct hf_registry *r, const struct hfb_event *ev)
+{
+	struct hf_alloc_target target;
+	bool resolved;
+	pid_t pid = (pid_t)ev->pid;
+	struct hf_proc_stat st;
+	enum hf_mode mode;
+	struct proc *p;
+	char why[256];
+	int err;
+
+	if (r->opts.all) {
+		adopt(r, pid, true);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	p = find_running(r, pid);
+	if (p && p->expect_exec) {
+		/* The spawned command starting: its probes already wait for it. */
+		p->expect_exec = false;
+		hf_proc_read_exe(pid, p->snap.exe, sizeof(p->snap.exe));
+		if (hf_proc_read_stat(pid, &st) == 0)
+			memcpy(p->snap.comm, st.comm, sizeof(p->snap.comm));
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	if (p && p->pending) {
+		/* Attached while it exec'd: the attach resolved the new image or fails. */
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	if (p) {
+		/*
+		 * A new image: its allocator may be another object, and the blocks
+		 * of the old image are gone.  Trace it afresh.
+		 */
+		mode = p->mode;
+		for (struct proc **pp = &r->procs; *pp; pp = &(*pp)->next) {
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		}
+		stop_tracing(r, p);
+		p->dead = true;
+		p->next = r->graveyard;
+		r->graveyard = p;
+		pthread_mutex_unlock(&r->lock);
+		resolved = resolve_fresh_exec(pid, &target) == 0;
+		err = start_tracing(r, pid, mode, resolved ? &target : NULL, 0, false, false, NULL,
+				    why, sizeof(why));
+		if (err)
+			hf_log(HF_LOG_WARN, "process %d exec'd %s and cannot be traced: %s", pid,
+			       ev->filename, why);
+		return;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (runs_watched_exe(r, pid)) {
+		resolved = resolve_fresh_exec(pid, &target) == 0;
+		err = start_tracing(r, pid, r->opts.mode, resolved ? &target : NULL, 0, false,
+				    false, NULL, why, sizeof(why));
+		if (err && err != -EEXIST)
+			hf_log(HF_LOG_WARN, "cannot trace process %d (%s): %s", pid, ev->filename,
+			       why);
+	}
+}
+
+static void on_event(void *ctx, const struct hfb_event *ev)
+{
+	struct hf_registry *r = ctx;
+
+	switch (ev->type) {
+	case HFB_EV_FORK:
+		on_fork_event(r, ev);
+		break;
+	case HFB_EV_EXEC:
+		on_exec_event(r, ev);
+		break;
+	case HFB_EV_EXIT:
+		on_exit_event(r, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
+{
+	struct hf_tracer_config cfg = {
+		.follow_forks = opts->follow_forks,
+		.trace_all = opts->all,
+		.watch_exec = opts->all || opts->nr_exes > 0,
+		.all_mode = opts->mode,
+		.max_live = opts->max_live,
+		.max_procs = opts->max_procs,
+		.max_mmaps = opts->max_mmaps,
+	};
+	struct hf_registry *r;
+	int err;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	r->opts = *opts;
+	r->command = -1;
+	err = hf_proc_boot_time(&r->btime);
+	if (err) {
+		hf_log(HF_LOG_ERROR, "failed to read the boot time from /proc/stat: %s",
+		       strerror(-err));
+		goto cleanup;
+	}
+	err = hf_tracer_open(&cfg, on_event, r, &r->tracer);
+	if (err)
+		goto cleanup;
+	*out = r;
+	return 0;
+
+cleanup:
+	hf_registry_free(r);
+	return err;
+}
+
+static void free_list(struct proc *p)
+{
+	while (p) {
+		struct proc *next = p->next;
+
+		hf_probes_destroy(p->probes);
+		free(p);
+		p = next;
+	}
+}
+
+void hf_registry_free(struct hf_registry *r)
+{
+	if (!r)
+		return;
+	free_list(r->procs);
+	free_list(r->graveyard);
+	for (size_t i = 0; i < r->nr_all; i++)
+		hf_probes_destroy(r->all_probes[i]);
+	free(r->all_probes);
+	free(r->all_objects);
+	free(r->exes);
+	hf_tracer_close(r->tracer);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int hf_registry_watch_exe(struct hf_registry *r, const char *path, char *why, size_t why_len)
+{
+	struct watched_exe *grown;
+	struct dirent *de;
+	struct stat sb;
+	DIR *dir;
+
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		say(why, why_len, "%s is not an executable file", path);
+		return -ENOENT;
+	}
+	grown = realloc(r->exes, (r->nr_exes + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	r->exes = grown;
+	r->exes[r->nr_exes].dev = sb.st_dev;
+	r->exes[r->nr_exes].ino = sb.st_ino;
+	snprintf(r->exes[r->nr_exes].path, HF_PATH_LEN, "%s", path);
+	r->nr_exes++;
+
+	/* The processes running it now; later ones arrive as exec events. */
+	dir = opendir("/proc");
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		char reason[256];
+
+		if (*end || pid <= 0 || pid == getpid() || !runs_watched_exe(r, (pid_t)pid))
+			continue;
+		if (start_tracing(r, (pid_t)pid, r->opts.mode, NULL, 0, false, false, NULL, reason,
+				  sizeof(reason)) != 0)
+			hf_log(HF_LOG_WARN, "cannot trace process %ld: %s", pid, reason);
+	}
+	closedir(dir);
+	return 0;
+}
+
+int hf_registry_trace_all(struct hf_registry *r, char *why, size_t why_len)
+{
+	struct dirent *de;
+	DIR *dir;
+
+	dir = opendir("/proc");
+	if (!dir) {
+		say(why, why_len, "cannot list /proc: %s", strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		adopt(r, (pid_t)pid, false);
+	}
+	closedir(dir);
+	return 0;
+}
+
+int hf_registry_spawn(struct hf_registry *r, char **argv, pid_t *child, char *why, size_t why_len)
+{
+	struct hf_alloc_target target;
+	int go[2], err;
+	pid_t pid;
+	char c = 0;
+
+	err = hf_alloc_target_for_command(argv[0], environ, &target, why, why_len);
+	if (err && r->opts.mode == HF_MODE_EXACT)
+		return err;
+	if (pipe2(go, O_CLOEXEC) != 0) {
+		err = -errno;
+		say(why, why_len, "cannot create a pipe: %s", strerror(-err));
+		return err;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		say(why, why_len, "cannot fork: %s", strerror(-err));
+		close(go[0]);
+		close(go[1]);
+		return err;
+	}
+	if (pid == 0) {
+		/* Wait until the probes are in place; EOF without a byte means "give up". */
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);
+		execvp(argv[0], argv);
+		fprintf(stderr, "heapfragd: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(go[0]);
+	err = start_tracing(r, pid, r->opts.mode, err ? NULL : &target, 0, true, false, NULL, why,
+			    why_len);
+	if (err) {
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		return err;
+	}
+	r->command = pid;
+	if (write(go[1], &c, 1) != 1) {
+		err = -errno;
+		close(go[1]);
+		say(why, why_len, "cannot start %s: %s", argv[0], strerror(-err));
+		return err;
+	}
+	close(go[1]);
+	*child = pid;
+	return 0;
+}
+
+/* Takes a snapshot of every running process; drops exited ones past retention. */
+static void tick(struct hf_registry *r)
+{
+	struct proc **batch = NULL, **pp;
+	size_t n = 0, cap = 0;
+	uint64_t live_total = 0, dropped_total = 0, tracked = 0;
+	double now;
+
+	/* Nobody holds a pointer into the graveyard between ticks. */
+	pthread_mutex_lock(&r->lock);
+	free_list(r->graveyard);
+	r->graveyard = NULL;
+	for (struct proc *p = r->procs; p; p = p->next) {
+		if (p->exited || p->pending || p->expect_exec)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct proc **grown = realloc(batch, ncap * sizeof(*grown));
+
+			if (!grown)
+				break;
+			batch = grown;
+			cap = ncap;
+		}
+		batch[n++] = p;
+	}
+	pthread_mutex_unlock(&r->lock);
+
+	for (size_t i = 0; i < n; i++) {
+		struct proc *p = batch[i];
+		struct hf_regions regions;
+		struct hf_raw raw;
+		int err;
+
+		err = measure(r, p, &raw, &regions);
+		now = now_unix();
+		pthread_mutex_lock(&r->lock);
+		if (!err && !p->dead && !p->exited) {
+			apply(p, &raw, &regions, now);
+			p->regions = regions;
+			p->regions_known = true;
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (err && err != -ESRCH)
+			hf_log(HF_LOG_DEBUG, "cannot measure process %d: %s", p->pid,
+			       strerror(-err));
+	}
+	free(batch);
+
+	now = now_unix();
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->procs; *pp;) {
+		struct proc *p = *pp;
+
+		if (p->exited && !p->pending && now - p->exited_at >= r->opts.retention) {
+			*pp = p->next;
+			free(p);
+			continue;
+		}
+		tracked++;
+		if (!p->exited) {
+			live_total += p->snap.tracing.live_map_entries;
+		}
+		dropped_total += p->snap.tracing.dropped_events;
+		pp = &p->next;
+	}
+	r->stats.tracked_processes = tracked;
+	r->stats.nr_drop_reasons = 1;
+	r->stats.dropped[0].reason = "map_full";
+	r->stats.dropped[0].count = dropped_total;
+	hf_tracer_map_stats(r->tracer, live_total, &r->stats);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* -a: processes the kernel side began counting on its own. */
+static void adopt_new(struct hf_registry *r)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+
+	if (!r->opts.all)
+		return;
+	if (hf_tracer_procs(r->tracer, &pids, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		bool known;
+
+		pthread_mutex_lock(&r->lock);
+		known = find_running(r, pids[i]) != NULL;
+		pthread_mutex_unlock(&r->lock);
+		if (!known)
+			adopt(r, pids[i], false);
+	}
+	free(pids);
+}
+
+static double monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int hf_registry_run(struct hf_registry *r, volatile sig_atomic_t *stop, int *status)
+{
+	double next = monotonic();
+	int err;
+
+	while (!*stop) {
+		int poll_ms = (int)((next - monotonic()) * 1000);
+
+		if (poll_ms < 0)
+			poll_ms = 0;
+		if (poll_ms > 100)
+			poll_ms = 100;
+		err = hf_tracer_poll(r->tracer, poll_ms);
+		if (err < 0) {
+			hf_log(HF_LOG_ERROR, "failed to poll the event ring buffer: %s",
+			       strerror(-err));
+			return err;
+		}
+		if (r->command > 0 && !r->command_done) {
+			int wstatus;
+
+			if (waitpid(r->command, &wstatus, WNOHANG) == r->command) {
+				r->command_done = true;
+				r->command_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+								       : 128 + WTERMSIG(wstatus);
+				hf_log(HF_LOG_INFO, "command %d ended with status %d", r->command,
+				       r->command_status);
+				if (r->opts.exit_with_command) {
+					/* Its exit event may still be queued: take it first. */
+					hf_tracer_poll(r->tracer, 0);
+					*status = r->command_status;
+					return 0;
+				}
+			}
+		}
+		if (monotonic() >= next) {
+			adopt_new(r);
+			tick(r);
+			next += r->opts.interval;
+			if (next < monotonic())
+				next = monotonic() + r->opts.interval;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,631 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tracer.c - loads bpf/heapfrag.bpf.c and manages its maps and probes.
+ *
+ * Map sizes and the rodata tunables are set between open and load, so one
+ * compiled object serves every command line.  Uprobes are attached per
+ * target with a PID filter, so other processes using the same library pay
+ * nothing; each probe's BPF cookie carries its op and the allocator's
+ * size rule (see bpf/heapfrag.h).
+ */
+#include "tracer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "heapfrag.skel.h"
+#include "log.h"
+#include "tracefs.h"
+
+struct hf_tracer {
+	struct heapfrag_bpf *skel;
+	struct ring_buffer *rb;
+	hf_tracer_event_fn on_event;
+	void *ctx;
+	int ncpus;
+	uint32_t max_live;
+	/* Per-PID uprobes are inherited by the target's children (follow forks). */
+	bool inherit;
+	int uprobe_pmu;   /* the "uprobe" perf PMU's type */
+	int retprobe_bit; /* its config bit that makes a return probe */
+};
+
+struct hf_probes {
+	int refs;
+	size_t n;
+	struct bpf_link *links[2 * (HF_OP_COUNT + 1)];
+	/* The tracefs event behind each link, "" when libbpf made it. */
+	char names[2 * (HF_OP_COUNT + 1)][48];
+};
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct hf_tracer *t = ctx;
+
+	if (size < sizeof(struct hfb_event))
+		return 0;
+	t->on_event(t->ctx, data);
+	return 0;
+}
+
+static int write_uprobe_events(const char *line);
+static const char *tracefs_dir(void);
+
+static void remove_event(char *name)
+{
+	char line[96];
+
+	if (!name[0])
+		return;
+	snprintf(line, sizeof(line), "-:heapfrag/%s\n", name);
+	write_uprobe_events(line);
+	name[0] = '\0';
+}
+
+/*
+ * A heapfragd that was killed could not remove its tracefs uprobe events;
+ * their names carry its PID, so those of dead daemons are removed here.
+ */
+static void remove_stale_events(void)
+{
+	char path[128], line[HF_PATH_LEN + 128], name[48], (*doomed)[48] = NULL;
+	size_t n = 0;
+	FILE *f;
+	int owner;
+
+	snprintf(path, sizeof(path), "%s/uprobe_events", tracefs_dir());
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	/* Collected first: removing while reading would shift the file under us. */
+	while (fgets(line, sizeof(line), f)) {
+		void *grown;
+
+		if (sscanf(line, "%*c:heapfrag/%47s", name) != 1 ||
+		    sscanf(name, "hf_%d_", &owner) != 1 || owner <= 0)
+			continue;
+		if (kill(owner, 0) == 0 || errno != ESRCH)
+			continue;
+		grown = realloc(doomed, (n + 1) * sizeof(*doomed));
+		if (!grown)
+			break;
+		doomed = grown;
+		memcpy(doomed[n++], name, sizeof(name));
+	}
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		remove_event(doomed[i]);
+	if (n)
+		hf_log(HF_LOG_INFO,
+		       "removed %zu uprobe events left by heapfragd processes that died", n);
+	free(doomed);
+}
+
+static int read_sysfs_int(const char *path, const char *fmt, int *out)
+{
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, fmt, out) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_event, void *ctx,
+		   struct hf_tracer **out)
+{
+	struct hf_tracer *t;
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->on_event = on_event;
+	t->ctx = ctx;
+	t->max_live = cfg->max_live;
+	t->inherit = cfg->follow_forks && !cfg->trace_all;
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		err = t->ncpus ? t->ncpus : -EINVAL;
+		hf_log(HF_LOG_ERROR, "failed to count the possible CPUs: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	t->skel = heapfrag_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		hf_log(HF_LOG_ERROR, "failed to open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+	t->skel->rodata->follow_forks = cfg->follow_forks;
+	t->skel->rodata->trace_all = cfg->trace_all;
+	t->skel->rodata->trace_all_mode =
+		cfg->all_mode == HF_MODE_PASSIVE ? HFB_MODE_PASSIVE : HFB_MODE_EXACT;
+	t->skel->rodata->watch_exec = cfg->watch_exec;
+	t->skel->rodata->self_tgid = (uint32_t)getpid();
+	bpf_map__set_max_entries(t->skel->maps.procs, cfg->max_procs);
+	bpf_map__set_max_entries(t->skel->maps.stats, cfg->max_procs);
+	bpf_map__set_max_entries(t->skel->maps.live, cfg->max_live);
+	bpf_map__set_max_entries(t->skel->maps.mmaps, cfg->max_mmaps);
+
+	err = heapfrag_bpf__load(t->skel);
+	if (err) {
+		hf_log(HF_LOG_ERROR, "failed to load the BPF programs: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* The syscall tracepoints are found through tracefs. */
+	err = hf_tracefs_ensure();
+	if (err)
+		goto cleanup;
+	remove_stale_events();
+	/* The uprobes are attached per target later; everything else now. */
+	err = heapfrag_bpf__attach(t->skel);
+	if (err) {
+		hf_log(HF_LOG_ERROR, "failed to attach the tracepoints: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		hf_log(HF_LOG_ERROR, "failed to open the event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	*out = t;
+	return 0;
+
+cleanup:
+	hf_tracer_close(t);
+	return err;
+}
+
+void hf_tracer_close(struct hf_tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	heapfrag_bpf__destroy(t->skel);
+	free(t);
+}
+
+/* Collects the keys of map that belong to tgid, then deletes them. */
+static void delete_keys_of(struct bpf_map *map, pid_t tgid)
+{
+	struct hfb_live_key key, next, *doomed = NULL;
+	size_t n = 0, cap = 0;
+	int fd = bpf_map__fd(map);
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (next.tgid == (unsigned int)tgid) {
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 256;
+				void *grown = realloc(doomed, ncap * sizeof(*doomed));
+
+				if (!grown)
+					break;
+				doomed = grown;
+				cap = ncap;
+			}
+			doomed[n++] = next;
+		}
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &doomed[i]);
+	free(doomed);
+}
+
+void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid)
+{
+	delete_keys_of(t->skel->maps.live, pid);
+	delete_keys_of(t->skel->maps.mmaps, pid);
+}
+
+void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
+{
+	uint32_t key = (uint32_t)pid;
+
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &key);
+	hf_tracer_forget_blocks(t, pid);
+}
+
+int hf_tracer_track(struct hf_tracer *t, pid_t pid, uint64_t start_boottime, enum hf_mode mode)
+{
+	struct hfb_proc proc = {
+		.start_boottime = start_boottime,
+		.mode = mode == HF_MODE_PASSIVE ? HFB_MODE_PASSIVE : HFB_MODE_EXACT,
+	};
+	uint32_t key = (uint32_t)pid;
+
+	/* Whatever a previous process with this PID left behind is not ours. */
+	hf_tracer_forget(t, pid);
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &proc, BPF_ANY) != 0) {
+		int err = -errno;
+
+		hf_log(HF_LOG_ERROR, "failed to add process %d to the filter: %s", pid,
+		       strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static enum hfb_size_rule size_rule(enum hf_allocator kind)
+{
+	return kind == HF_ALLOC_GLIBC || kind == HF_ALLOC_LIBPTM ? HFB_SIZE_CHUNK_HEADER
+								 : HFB_SIZE_CLASS;
+}
+
+/* Several names may share one address (aliases): probe each address once. */
+static bool duplicate_site(const struct hf_alloc_target *target, int op)
+{
+	for (int i = 0; i < op; i++)
+		if (target->ops[i].present &&
+		    target->ops[i].sym_offset == target->ops[op].sym_offset)
+			return true;
+	return false;
+}
+
+static const char *tracefs_dir(void)
+{
+	return access("/sys/kernel/tracing/uprobe_events", W_OK) == 0 ? "/sys/kernel/tracing"
+								      : "/sys/kernel/debug/tracing";
+}
+
+static int write_uprobe_events(const char *line)
+{
+	char path[128];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/uprobe_events", tracefs_dir());
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, line, strlen(line)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * A PID-filtered uprobe whose perf event is inherited on fork: the kernel
+ * gives every child (and thread) the event before it runs, so a forked child
+ * is traced from its first instruction with no window for user space to
+ * close.  libbpf cannot ask for that, and the uprobe PMU cannot inherit (the
+ * child's copy would re-read the path from the tracer's memory), so the probe
+ * is a tracefs uprobe event opened as a tracepoint.  The BPF program belongs
+ * to the event, so it runs once per hit whichever inherited copy matched.
+ */
+static struct bpf_link *attach_inherited(struct hf_probes *p, struct bpf_program *prog, pid_t pid,
+					 const char *path, uint64_t offset, bool retprobe,
+					 uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_perf_event_opts, opts, .bpf_cookie = cookie);
+	static unsigned int seq;
+	struct perf_event_attr attr = {
+		.size = sizeof(attr), .type = PERF_TYPE_TRACEPOINT, .inherit = 1};
+	char *name = p->names[p->n], line[HF_PATH_LEN + 128], id_path[256];
+	struct bpf_link *link = NULL;
+	int pfd = -1, id, err;
+
+	snprintf(name, sizeof(p->names[0]), "hf_%d_%d_%u", (int)getpid(), (int)pid,
+		 __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	snprintf(line, sizeof(line), "%c:heapfrag/%s %s:0x%llx\n", retprobe ? 'r' : 'p', name, path,
+		 (unsigned long long)offset);
+	err = write_uprobe_events(line);
+	if (err)
+		goto fail;
+	snprintf(id_path, sizeof(id_path), "%s/events/heapfrag/%s/id", tracefs_dir(), name);
+	err = read_sysfs_int(id_path, "%d", &id);
+	if (err)
+		goto fail;
+	attr.config = (uint64_t)id;
+	pfd = (int)syscall(__NR_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	link = bpf_program__attach_perf_event_opts(prog, pfd, &opts);
+	if (!link) {
+		err = -errno;
+		goto fail;
+	}
+	return link;
+
+fail:
+	if (pfd >= 0)
+		close(pfd);
+	remove_event(name);
+	errno = -err;
+	return NULL;
+}
+
+static int attach_one(struct hf_tracer *t, struct hf_probes *p, pid_t pid, const char *path,
+		      const char *func, uint64_t offset, bool retprobe, uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .bpf_cookie = cookie,
+		    .func_name = func);
+	struct bpf_program *prog =
+		retprobe ? t->skel->progs.hf_alloc_return : t->skel->progs.hf_alloc_entry;
+	struct bpf_link *link;
+
+	if (t->inherit && pid > 0 && !func)
+		link = attach_inherited(p, prog, pid, path, offset, retprobe, cookie);
+	else
+		link = bpf_program__attach_uprobe_opts(prog, pid, path, offset, &opts);
+	if (!link)
+		return -errno;
+	p->links[p->n++] = link;
+	return 0;
+}
+
+int hf_tracer_attach_uprobes(struct hf_tracer *t, pid_t pid, const struct hf_alloc_target *target,
+			     struct hf_probes **out)
+{
+	enum hfb_size_rule rule = size_rule(target->kind);
+	int err = 0, emulated = 0, stepped = 0;
+	struct hf_probes *p;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->refs = 1;
+	/*
+	 * Return probes first: a return without its entry is ignored, while an
+	 * entry whose return probe is not there yet would leave the thread
+	 * looking "inside the allocator" forever.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		bool ret = pass == 0;
+
+		for (int op = 0; op < HF_OP_COUNT; op++) {
+			const struct hf_probe_site *site = &target->ops[op];
+
+			if (!site->present || site->alias_of >= 0 || duplicate_site(target, op))
+				continue;
+			err = attach_one(t, p, pid, target->path, NULL,
+					 ret ? site->ret_offset : site->entry_offset, ret,
+					 HFB_COOKIE(op, rule));
+			if (err) {
+				hf_log(HF_LOG_ERROR,
+				       "failed to attach the %s probe of %s in %s: %s",
+				       ret ? "return" : "entry", hf_op_symbol(op), target->path,
+				       strerror(-err));
+				goto cleanup;
+			}
+			if (!ret) {
+				emulated += site->entry_emulated;
+				stepped += !site->entry_emulated;
+			}
+			if (!ret)
+				hf_log(HF_LOG_DEBUG,
+				       "pid %d: %s entry probe at %s+0x%llx (%s, %s), return "
+				       "probe at +0x%llx",
+				       pid, hf_op_symbol(op), target->path,
+				       (unsigned long long)site->entry_offset, site->entry_insn,
+				       site->entry_emulated ? "emulated" : "single-stepped",
+				       (unsigned long long)site->ret_offset);
+		}
+		/*
+		 * malloc_trim only brackets the syscalls it makes; a provider
+		 * without it (jemalloc, mimalloc) simply has nothing to probe.
+		 */
+		if (attach_one(t, p, pid, target->path, "malloc_trim", 0, ret,
+			       HFB_COOKIE(HFB_OP_MALLOC_TRIM, rule)) != 0 &&
+		    ret)
+			hf_log(HF_LOG_DEBUG, "%s has no malloc_trim to probe", target->path);
+	}
+	hf_log(HF_LOG_INFO,
+	       "pid %d: %zu uprobes attached in %s; %d entry probes on emulated instructions, "
+	       "%d single-stepped (-v shows each)",
+	       pid, p->n, target->path, emulated, stepped);
+	*out = p;
+	return 0;
+
+cleanup:
+	hf_probes_destroy(p);
+	return err;
+}
+
+bool hf_tracer_inherits(const struct hf_tracer *t)
+{
+	return t->inherit;
+}
+
+struct hf_probes *hf_probes_get(struct hf_probes *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+void hf_probes_destroy(struct hf_probes *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	/* Entries were attached last: detach them first, the mirror of attach. */
+	while (p->n) {
+		p->n--;
+		bpf_link__destroy(p->links[p->n]);
+		remove_event(p->names[p->n]);
+	}
+	free(p);
+}
+
+int hf_tracer_read(struct hf_tracer *t, pid_t pid, struct hf_raw *raw)
+{
+	struct hfb_stats *percpu;
+	uint32_t key = (uint32_t)pid;
+	int64_t live_count = 0, live_req = 0, live_alloc = 0, hist_live[HFB_HIST_BUCKETS] = {0};
+	int err = 0;
+
+	memset(raw, 0, sizeof(*raw));
+	percpu = calloc((size_t)t->ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &key, percpu) != 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	for (int c = 0; c < t->ncpus; c++) {
+		const struct hfb_stats *s = &percpu[c];
+
+		live_count += s->live_count;
+		live_req += s->live_requested;
+		live_alloc += s->live_allocated;
+		raw->counters.failed += s->failed;
+		raw->released_bytes += s->released_bytes;
+		raw->dropped_events += s->dropped_events;
+		raw->counters.malloc += s->calls[HFB_CALL_MALLOC];
+		raw->counters.calloc += s->calls[HFB_CALL_CALLOC];
+		raw->counters.realloc += s->calls[HFB_CALL_REALLOC];
+		raw->counters.free += s->calls[HFB_CALL_FREE];
+		raw->counters.memalign += s->calls[HFB_CALL_MEMALIGN];
+		raw->counters.brk += s->syscalls[HFB_SYS_BRK];
+		raw->counters.mmap += s->syscalls[HFB_SYS_MMAP];
+		raw->counters.munmap += s->syscalls[HFB_SYS_MUNMAP];
+		raw->counters.mremap += s->syscalls[HFB_SYS_MREMAP];
+		raw->counters.madvise += s->syscalls[HFB_SYS_MADVISE];
+		for (int b = 0; b < HFB_HIST_BUCKETS; b++) {
+			raw->hist_requests[b] += s->hist_requests[b];
+			hist_live[b] += s->hist_live[b];
+		}
+	}
+	/* Per-CPU deltas sum to the truth; a read racing a free may dip below 0. */
+	raw->live_allocations = live_count > 0 ? (uint64_t)live_count : 0;
+	raw->requested_bytes = live_req > 0 ? (uint64_t)live_req : 0;
+	raw->allocated_bytes = live_alloc > 0 ? (uint64_t)live_alloc : 0;
+	raw->live_map_entries = raw->live_allocations;
+	for (int b = 0; b < HFB_HIST_BUCKETS; b++)
+		raw->hist_live[b] = hist_live[b] > 0 ? (uint64_t)hist_live[b] : 0;
+
+cleanup:
+	free(percpu);
+	return err;
+}
+
+int hf_tracer_spans(struct hf_tracer *t, pid_t pid, struct hf_span **spans, size_t *n)
+{
+	int fd = bpf_map__fd(t->skel->maps.mmaps);
+	struct hfb_live_key key, next;
+	struct hf_span *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct hfb_mmap_val val;
+
+		key = next;
+		prev = &key;
+		if (next.tgid != (unsigned int)pid || bpf_map_lookup_elem(fd, &next, &val) != 0)
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			void *grown = realloc(arr, ncap * sizeof(*arr));
+
+			if (!grown) {
+				free(arr);
+				return -ENOMEM;
+			}
+			arr = grown;
+			cap = ncap;
+		}
+		arr[cnt].start = next.addr;
+		arr[cnt].len = val.len;
+		cnt++;
+	}
+	*spans = arr;
+	*n = cnt;
+	return 0;
+}
+
+int hf_tracer_poll(struct hf_tracer *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+
+	return n == -EINTR ? 0 : n;
+}
+
+int hf_tracer_procs(struct hf_tracer *t, pid_t **pids, size_t *n)
+{
+	int fd = bpf_map__fd(t->skel->maps.procs);
+	uint32_t key, next;
+	pid_t *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			pid_t *grown = realloc(arr, ncap * sizeof(*arr));
+
+			if (!grown) {
+				free(arr);
+				return -ENOMEM;
+			}
+			arr = grown;
+			cap = ncap;
+		}
+		arr[cnt++] = (pid_t)next;
+		key = next;
+		prev = &key;
+	}
+	*pids = arr;
+	*n = cnt;
+	return 0;
+}
+
+static uint64_t count_entries(struct bpf_map *map)
+{
+	uint8_t key[64], next[64];
+	int fd = bpf_map__fd(map);
+	uint64_t n = 0;
+	void *prev = NULL;
+
+	if (bpf_map__key_size(map) > sizeof(key))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, bpf_map__key_size(map));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+void hf_tracer_map_stats(struct hf_tracer *t, uint64_t live_entries, struct hf_daemon_stats *out)
+{
+	struct {
+		const char *name;
+		struct bpf_map *map;
+	} maps[] = {
+		{"procs", t->skel->maps.procs},       {"stats", t->skel->maps.stats},
+		{"live", t->skel->maps.live},         {"mmaps", t->skel->maps.mmaps},
+		{"inflight", t->skel->maps.inflight}, {"sysflight", t->skel->maps.sysflight},
+	};
+
+	out->nr_maps = 0;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]) && i < HF_MAX_MAPS; i++) {
+		out->maps[i].name = maps[i].name;
+		out->maps[i].max_entries = bpf_map__max_entries(maps[i].map);
+		/* live can be large; its count is the sum the counters already keep. */
+		out->maps[i].entries = maps[i].map == t->skel->maps.live
+					       ? live_entries
+					       : count_entries(maps[i].map);
+		out->nr_maps++;
+	}
+}

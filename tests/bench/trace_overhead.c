@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: MIT
+/*
+ * trace_overhead_bench - what tracing costs the traced program.
+ *
+ * Usage: trace_overhead_bench [--rounds N] [--fast-count N] [--exact-count N]
+ *                             [--bpftrace-count N] [BUILD_DIR]
+ *
+ * One tight loop, the seed's (p = malloc(100); free(p)), run by the
+ * seed_loop workload under four conditions, interleaved round by round so
+ * that machine noise falls on all alike:
+ *   untraced   nothing attached
+ *   exact      heapfragd -m exact -p PID (uprobes on the malloc family)
+ *   passive    heapfragd -m passive -p PID (syscall tracepoints, /proc)
+ *   bpftrace   a memleak-style tracker: uprobe malloc saves the size,
+ *              uretprobe malloc stores address -> size in a map, uprobe free
+ *              deletes the address; all filtered by pid
+ * The workload waits after READY until the tracer is attached (heapfragd
+ * serves /api/v1/processes/PID only once its probes are in; bpftrace's BEGIN
+ * runs after its probes are), then times its own loop; pairs/s is loop
+ * iterations (one malloc and one free each) per second of that time.  The
+ * table shows the median of the rounds and the ratios the targets are about:
+ * exact >= 5x the bpftrace tracker, passive >= 97% of untraced.  For the
+ * heapfragd runs it also shows the malloc count heapfragd reported, so that a
+ * tracer that did not trace cannot pass for a fast one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ROUNDS 15
+
+enum cond { UNTRACED, EXACT, PASSIVE, BPFTRACE, NR_COND };
+
+static const char *const cond_names[NR_COND] = {"untraced", "exact", "passive", "bpftrace"};
+
+struct child {
+	pid_t pid;
+	FILE *out;
+	int in;
+};
+
+static char build_dir[1024];
+static uint64_t counts[NR_COND] = {20000000, 200000, 20000000, 200000};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Starts argv with pipes on stdin and stdout; cpu >= 0 pins it there. */
+static int spawn(struct child *c, char *const argv[], int cpu, bool quiet)
+{
+	int to[2], from[2];
+
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+		return -errno;
+	c->pid = fork();
+	if (c->pid < 0)
+		return -errno;
+	if (c->pid == 0) {
+		if (cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			sched_setaffinity(0, sizeof(set), &set);
+		}
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		if (quiet && !freopen("/dev/null", "w", stderr))
+			_exit(127);
+		close(to[1]);
+		close(from[0]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	c->in = to[1];
+	c->out = fdopen(from[0], "r");
+	/* Unbuffered, so that poll() on the descriptor sees every line not yet read. */
+	setvbuf(c->out, NULL, _IONBF, 0);
+	return 0;
+}
+
+static int reap(struct child *c, int sig)
+{
+	int status = 0;
+
+	if (c->pid <= 0)
+		return 0;
+	if (sig)
+		kill(c->pid, sig);
+	if (c->in >= 0)
+		close(c->in);
+	/* A tracer that takes more than a minute to detach is killed. */
+	for (int i = 0; sig && i < 600 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
+		usleep(100000);
+	if (sig && waitpid(c->pid, &status, WNOHANG) == 0) {
+		fprintf(stderr, "trace_overhead: %d did not stop within 60 s; killing it\n",
+			(int)c->pid);
+		kill(c->pid, SIGKILL);
+	}
+	waitpid(c->pid, &status, 0);
+	if (c->out)
+		fclose(c->out);
+	c->pid = 0;
+	return status;
+}
+
+/* Reads lines until one starts with prefix, for at most timeout seconds. */
+static char *read_until(FILE *f, const char *prefix, double timeout)
+{
+	static char line[8192];
+	double end = now_s() + timeout;
+	struct pollfd p = {.fd = fileno(f), .events = POLLIN};
+
+	while (now_s() < end) {
+		if (poll(&p, 1, (int)((end - now_s()) * 1000) + 1) <= 0)
+			continue;
+		if (!fgets(line, sizeof(line), f))
+			return NULL;
+		if (strncmp(line, prefix, strlen(prefix)) == 0)
+			return line;
+	}
+	return NULL;
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* GET path from 127.0.0.1:port; returns the HTTP status, body in buf. */
+static int http_get(int port, const char *path, char *buf, size_t len)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+	char req[256];
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		goto out;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+		goto out;
+	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/%*s %d", &status) != 1)
+		status = -1;
+out:
+	close(fd);
+	return status;
+}
+
+#define NO_ANSWER (UINT64_MAX - 1)
+
+/* counters.malloc of heapfragd's document for pid: UINT64_MAX for null, NO_ANSWER if none. */
+static uint64_t traced_mallocs(int port, pid_t pid)
+{
+	static char buf[1 << 16];
+	char path[64];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/api/v1/processes/%d", (int)pid);
+	if (http_get(port, path, buf, sizeof(buf)) != 200)
+		return NO_ANSWER;
+	p = strstr(buf, "\"counters\":");
+	p = p ? strstr(p, "\"malloc\":") : NULL;
+	if (!p)
+		return NO_ANSWER;
+	p += strlen("\"malloc\":");
+	if (strncmp(p, "null", 4) == 0)
+		return UINT64_MAX;
+	return *p >= '0' && *p <= '9' ? strtoull(p, NULL, 10) : NO_ANSWER;
+}
+
+/* The libc the workload maps: where the bpftrace probes go. */
+static int libc_of(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[1024];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *lib = strchr(line, '/');
+
+		if (lib && strstr(lib, "/libc.so.6")) {
+			lib[strcspn(lib, "\n")] = '\0';
+			snprintf(out, len, "%s", lib);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+struct result {
+	double pairs_per_s;
+	uint64_t traced; /* heapfragd's malloc count, as traced_mallocs() */
+	bool ok;
+};
+
+/* Starts the tracer for cond on pid and waits until its probes are in. */
+static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
+{
+	char pid_s[16], listen_s[32], script[2048], libc[512], buf[4096];
+	double end = now_s() + 60;
+
+	snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
+	if (cond == EXACT || cond == PASSIVE) {
+		char heapfragd[1200];
+		char *argv[] = {heapfragd,
+				"-l",
+				listen_s,
+				"-p",
+				pid_s,
+				"-m",
+				cond == EXACT ? "exact" : "passive",
+				NULL};
+		char path[64];
+
+		*port = free_port();
+		snprintf(listen_s, sizeof(listen_s), "127.0.0.1:%d", *port);
+		snprintf(heapfragd, sizeof(heapfragd), "%s/bin/heapfragd", build_dir);
+		if (spawn(tracer, argv, 0, true))
+			return false;
+		snprintf(path, sizeof(path), "/api/v1/processes/%d", (int)pid);
+		while (now_s() < end) {
+			if (http_get(*port, path, buf, sizeof(buf)) == 200)
+				return true;
+			if (waitpid(tracer->pid, NULL, WNOHANG) == tracer->pid) {
+				tracer->pid = 0;
+				return false;
+			}
+			usleep(20000);
+		}
+		return false;
+	}
+	if (libc_of(pid, libc, sizeof(libc)))
+		return false;
+	snprintf(script, sizeof(script),
+		 "BEGIN { printf(\"ATTACHED\\n\"); }\n"
+		 "uprobe:%s:malloc /pid == %d/ { @size[tid] = arg0; }\n"
+		 "uretprobe:%s:malloc /pid == %d/ { @allocs[retval] = @size[tid]; "
+		 "delete(@size[tid]); }\n"
+		 "uprobe:%s:free /pid == %d/ { delete(@allocs[arg0]); }\n"
+		 "END { clear(@size); clear(@allocs); }\n",
+		 libc, (int)pid, libc, (int)pid, libc, (int)pid);
+	{
+		char *argv[] = {"bpftrace", "-e", script, NULL};
+
+		if (spawn(tracer, argv, 0, true))
+			return false;
+	}
+	return read_until(tracer->out, "ATTACHED", 60) != NULL;
+}
+
+static struct result run_once(enum cond cond)
+{
+	struct result r = {.traced = NO_ANSWER};
+	struct child w = {.in = -1}, tracer = {.in = -1};
+	char seed_loop[1200], count_s[32], *line;
+	char *argv[] = {seed_loop, "--count", count_s, NULL};
+	int port = 0, rpid;
+	uint64_t ns;
+
+	snprintf(seed_loop, sizeof(seed_loop), "%s/tests/workloads/seed_loop", build_dir);
+	snprintf(count_s, sizeof(count_s), "%" PRIu64, counts[cond]);
+	/* The workload on CPU 1, tracers on CPU 0: each has a core of its own. */
+	if (spawn(&w, argv, 1, false))
+		return r;
+	line = read_until(w.out, "READY pid=", 10);
+	if (!line || sscanf(line, "READY pid=%d", &rpid) != 1)
+		goto out;
+	if (cond != UNTRACED && !attach(cond, w.pid, &tracer, &port)) {
+		fprintf(stderr, "trace_overhead: %s did not attach to %d\n", cond_names[cond],
+			(int)w.pid);
+		goto out;
+	}
+	if (write(w.in, "\n", 1) != 1)
+		goto out;
+	line = read_until(w.out, "TRUTH ", 600);
+	if (!line || !(line = strstr(line, "\"phase_ns\":")))
+		goto out;
+	ns = strtoull(line + strlen("\"phase_ns\":"), NULL, 10);
+	r.pairs_per_s = ns ? (double)counts[cond] / ((double)ns / 1e9) : 0;
+	r.ok = ns > 0;
+	if (cond == EXACT || cond == PASSIVE) {
+		/* Snapshots are taken every second: wait for one after the loop. */
+		double end = now_s() + 5;
+
+		do {
+			r.traced = traced_mallocs(port, w.pid);
+			if (cond == PASSIVE || (r.traced < NO_ANSWER && r.traced >= counts[cond]))
+				break;
+			usleep(100000);
+		} while (now_s() < end);
+	}
+out:
+	reap(&w, 0);
+	reap(&tracer, SIGINT);
+	return r;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [--rounds N] [--fast-count N] [--exact-count N] "
+		"[--bpftrace-count N] [BUILD_DIR]\n",
+		prog);
+	exit(2);
+}
+
+static uint64_t number(const char *prog, const char *s)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v == 0)
+		usage(prog);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	double rates[NR_COND][MAX_ROUNDS], median[NR_COND];
+	uint64_t traced[NR_COND] = {NO_ANSWER, NO_ANSWER, NO_ANSWER, NO_ANSWER};
+	int rounds = 5, done[NR_COND] = {0};
+	const char *dir = getenv("HF_BUILD_DIR");
+	bool exact_ok, passive_ok;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--rounds") == 0 && a + 1 < argc)
+			rounds = (int)number(argv[0], argv[++a]);
+		else if (strcmp(argv[a], "--fast-count") == 0 && a + 1 < argc)
+			counts[UNTRACED] = counts[PASSIVE] = number(argv[0], argv[++a]);
+		else if (strcmp(argv[a], "--exact-count") == 0 && a + 1 < argc)
+			counts[EXACT] = number(argv[0], argv[++a]);
+		else if (strcmp(argv[a], "--bpftrace-count") == 0 && a + 1 < argc)
+			counts[BPFTRACE] = number(argv[0], argv[++a]);
+		else if (argv[a][0] != '-')
+			dir = argv[a];
+		else
+			usage(argv[0]);
+	}
+	if (rounds > MAX_ROUNDS)
+		rounds = MAX_ROUNDS;
+	if (!dir)
+		dir = "build";
+	snprintf(build_dir, sizeof(build_dir), "%s", dir);
+	if (geteuid() != 0) {
+		fprintf(stderr, "trace_overhead: tracing needs root (CAP_BPF, CAP_PERFMON)\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	for (int round = 0; round < rounds; round++) {
+		for (int c = 0; c < NR_COND; c++) {
+			struct result r = run_once((enum cond)c);
+
+			if (!r.ok)
+				continue;
+			rates[c][done[c]++] = r.pairs_per_s;
+			if (c == EXACT || c == PASSIVE)
+				traced[c] = r.traced;
+			fprintf(stderr, "round %d %-8s %12.0f pairs/s\n", round + 1, cond_names[c],
+				r.pairs_per_s);
+		}
+	}
+
+	printf("seed loop (malloc(100); free) throughput, median of %d rounds, "
+	       "workload on CPU 1, tracer on CPU 0\n\n",
+	       rounds);
+	printf("%-9s %10s %14s %12s %12s %16s\n", "tracer", "pairs", "pairs/s", "vs untraced",
+	       "vs bpftrace", "mallocs traced");
+	for (int c = 0; c < NR_COND; c++) {
+		qsort(rates[c], (size_t)done[c], sizeof(double), cmp_double);
+		median[c] = done[c] ? rates[c][done[c] / 2] : NAN;
+	}
+	for (int c = 0; c < NR_COND; c++) {
+		char tr[32] = "-";
+
+		/* Passive mode does not count calls: heapfragd must say null, not 0. */
+		if ((c == EXACT || c == PASSIVE) && traced[c] == UINT64_MAX)
+			snprintf(tr, sizeof(tr), "null");
+		else if ((c == EXACT || c == PASSIVE) && traced[c] == NO_ANSWER)
+			snprintf(tr, sizeof(tr), "no answer");
+		else if (c == EXACT || c == PASSIVE)
+			snprintf(tr, sizeof(tr), "%" PRIu64, traced[c]);
+		if (!done[c]) {
+			printf("%-9s %10" PRIu64 " %14s\n", cond_names[c], counts[c], "failed");
+			continue;
+		}
+		printf("%-9s %10" PRIu64 " %14.0f %11.1f%% %11.2fx %16s\n", cond_names[c],
+		       counts[c], median[c], 100.0 * median[c] / median[UNTRACED],
+		       median[c] / median[BPFTRACE], tr);
+	}
+	exact_ok = done[EXACT] && done[BPFTRACE] && median[EXACT] >= 5 * median[BPFTRACE] &&
+		   traced[EXACT] < NO_ANSWER && traced[EXACT] >= counts[EXACT];
+	passive_ok = done[PASSIVE] && done[UNTRACED] && median[PASSIVE] >= 0.97 * median[UNTRACED];
+	printf("\ntarget exact >= 5x bpftrace (and every malloc counted): %s\n",
+	       exact_ok ? "met" : "MISSED");
+	printf("target passive >= 97%% of untraced: %s\n", passive_ok ? "met" : "MISSED");
+	return done[UNTRACED] && done[EXACT] && done[PASSIVE] && done[BPFTRACE] ? 0 : 1;
+}
