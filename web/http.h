@@ -12,10 +12,10 @@
 #include "service.h"
 
 struct hf_http_config {
-	const char *listen;	/* "ADDR:PORT", IPv4 or [IPv6] */
-	const char *token;	/* bearer token for mutating routes, or NULL */
-	unsigned int max_connections;
-	unsigned int timeout_seconds;
+	const char *listen;           /* "ADDR:PORT", IPv4 or [IPv6] */
+	const char *token;            /* bearer token for mutating routes, or NULL */
+	unsigned int max_connections; /* 0: 128 */
+	unsigned int timeout_seconds; /* idle timeout; 0: 10 */
 };
 
 struct hf_http;
@@ -23,6 +23,8 @@ struct hf_http;
 /* Starts serving; 0 or a negative errno (with the reason logged). */
 int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc,
 		  struct hf_http **out);
+/* The port the server listens on (useful when cfg->listen named port 0). */
+unsigned int hf_http_port(const struct hf_http *http);
 /* Stops serving and frees; NULL-safe. */
 void hf_http_stop(struct hf_http *http);
 

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_web_http_api.c - every route and every error of the REST API, against
+ * the real heapfragd tracing a real workload, with libcurl as the client.
+ */
+#include <errno.h>
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "web_harness.h"
+
+static char base[128];
+static char daemon_log[512];
+
+static void url_of(char *out, size_t len, const char *path)
+{
+	snprintf(out, len, "%s%s", base, path);
+}
+
+/* Checks status, a JSON error body with the code, and returns nothing. */
+static void expect_error(const char *method, const char *path, const char *body, long status,
+			 const char *code, const char *header)
+{
+	char url[512];
+	struct http_reply r;
+	json_t *j;
+
+	url_of(url, sizeof(url), path);
+	r = http_do(method, url, body, body ? strlen(body) : 0, header);
+	j = http_json(&r);
+	CHECK_MSG(r.status == status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
+		  status, r.body);
+	CHECK_MSG(j && json_is_string(json_object_get(j, "error")) &&
+			  json_is_string(json_object_get(j, "message")) && json_object_size(j) == 2,
+		  "%s %s: body %s is not {\"error\",\"message\"}", method, path, r.body);
+	if (code)
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "error")), code);
+	CHECK_STR_EQ(http_header(&r, "Content-Type"), "application/json");
+	json_decref(j);
+	http_free(&r);
+}
+
+static void test_health_index_and_unknown_routes(void)
+{
+	char url[512];
+	struct http_reply r;
+	json_t *j;
+
+	url_of(url, sizeof(url), "/healthz");
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "status")), "ok");
+	CHECK(json_is_string(json_object_get(j, "version")));
+	json_decref(j);
+	http_free(&r);
+
+	url_of(url, sizeof(url), "/");
+	r = http_get(url);
+	CHECK(r.status == 200);
+	CHECK(strncmp(http_header(&r, "Content-Type") ?: "", "text/html", 9) == 0);
+	CHECK(strstr(r.body, "href=\"/metrics\"") && strstr(r.body, "href=\"/api/v1/processes\""));
+	http_free(&r);
+
+	expect_error("GET", "/nope", NULL, 404, "not_found", NULL);
+	expect_error("GET", "/metrics/", NULL, 404, "not_found", NULL);
+	expect_error("GET", "/api/v1/processes/1/nope", NULL, 404, "not_found", NULL);
+	expect_error("GET", "/index.html", NULL, 404, "not_found", NULL);
+}
+
+static void test_wrong_method_is_405_with_allow(void)
+{
+	char url[512];
+	struct http_reply r;
+
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("PUT", url, "{}", 2, NULL);
+	CHECK(r.status == 405);
+	CHECK_STR_EQ(http_header(&r, "Allow"), "GET, POST");
+	http_free(&r);
+	url_of(url, sizeof(url), "/metrics");
+	r = http_do("POST", url, "x", 1, NULL);
+	CHECK(r.status == 405);
+	CHECK_STR_EQ(http_header(&r, "Allow"), "GET");
+	http_free(&r);
+	url_of(url, sizeof(url), "/api/v1/processes/12");
+	r = http_do("PATCH", url, NULL, 0, NULL);
+	CHECK(r.status == 405);
+	CHECK_STR_EQ(http_header(&r, "Allow"), "GET, DELETE");
+	http_free(&r);
+	expect_error("DELETE", "/healthz", NULL, 405, "method_not_allowed", NULL);
+}
+
+static void test_bad_pids_and_bodies_are_400(void)
+{
+	char big[70 * 1024 + 1];
+
+	expect_error("GET", "/api/v1/processes/abc", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/-1", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/+1", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/007", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/99999999999", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/12abc/histogram", NULL, 400, "invalid_pid", NULL);
+	expect_error("DELETE", "/api/v1/processes/x", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/../../etc/passwd", NULL, 400, "bad_path", NULL);
+	expect_error("GET", "/api/v1/processes/1%00", NULL, 400, "bad_path", NULL);
+
+	expect_error("POST", "/api/v1/processes", "{\"pid\":", 400, "bad_json", NULL);
+	expect_error("POST", "/api/v1/processes", "", 400, "bad_json", NULL);
+	expect_error("POST", "/api/v1/processes", "[1]", 400, "bad_request", NULL);
+	expect_error("POST", "/api/v1/processes", "{\"pid\":\"1\"}", 400, "invalid_pid", NULL);
+	expect_error("POST", "/api/v1/processes", "{\"pid\":-4}", 400, "invalid_pid", NULL);
+	expect_error("POST", "/api/v1/processes", "{\"pid\":4294967297}", 400, "invalid_pid", NULL);
+	expect_error("POST", "/api/v1/processes", "{\"pid\":1,\"mode\":\"loud\"}", 400,
+		     "bad_request", NULL);
+
+	/* Over 64 KiB: declared by Content-Length, and sent chunked without one. */
+	memset(big, ' ', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	expect_error("POST", "/api/v1/processes", big, 413, "payload_too_large", NULL);
+	expect_error("POST", "/api/v1/processes", big, 413, "payload_too_large",
+		     "Transfer-Encoding: chunked");
+}
+
+/* A PID that no process has: a child that has been reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	return pid;
+}
+
+static json_int_t counter(pid_t pid, const char *path)
+{
+	char url[512], rel[64];
+	struct http_reply r;
+	json_int_t v = -1;
+	json_t *j;
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)pid);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	if (r.status == 200 && json_is_integer(json_at(j, path)))
+		v = json_integer_value(json_at(j, path));
+	json_decref(j);
+	http_free(&r);
+	return v;
+}
+
+static void test_attach_query_and_detach_a_workload(pid_t w)
+{
+	static const char *const doc_keys[] = {
+		"pid",           "start_time", "comm",    "exe",      "state",
+		"mode",          "allocator",  "tracing", "counters", "heap",
+		"fragmentation", "histogram",  "arenas",
+	};
+	char url[512], rel[128], body[128];
+	struct http_reply r;
+	json_int_t before, after;
+	json_t *j, *hist;
+	bool listed = false;
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
+	expect_error("GET", rel, NULL, 404, "not_traced", NULL);
+	expect_error("DELETE", rel, NULL, 404, "not_traced", NULL);
+
+	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)dead_pid());
+	expect_error("POST", "/api/v1/processes", body, 404, "no_such_process", NULL);
+	/* kthreadd has no user-space heap to probe. */
+	expect_error("POST", "/api/v1/processes", "{\"pid\":2,\"mode\":\"exact\"}", 422,
+		     "cannot_attach", NULL);
+
+	snprintf(body, sizeof(body), "{\"pid\":%d,\"mode\":\"exact\"}", (int)w);
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("POST", url, body, strlen(body), NULL);
+	j = http_json(&r);
+	CHECK_MSG(r.status == 201, "attach: %ld %s", r.status, r.body);
+	CHECK_STR_EQ(http_header(&r, "Location"), rel);
+	for (size_t i = 0; i < sizeof(doc_keys) / sizeof(doc_keys[0]); i++)
+		CHECK_MSG(json_object_get(j, doc_keys[i]) != NULL, "attach document lacks %s",
+			  doc_keys[i]);
+	CHECK(json_integer_value(json_object_get(j, "pid")) == w);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "mode")), "exact");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "comm")), "web_workload");
+	json_decref(j);
+	http_free(&r);
+
+	expect_error("POST", "/api/v1/processes", body, 409, "already_traced", NULL);
+
+	/* The account moves: the workload allocates about 2,000 times a second. */
+	before = counter(w, "counters.malloc");
+	sleep(3);
+	after = counter(w, "counters.malloc");
+	CHECK_MSG(before >= 0 && after > before + 1000, "malloc count %lld then %lld",
+		  (long long)before, (long long)after);
+	CHECK(counter(w, "heap.live_allocations") > 0);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/histogram", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	hist = json_object_get(j, "requests");
+	CHECK(r.status == 200 && json_integer_value(json_object_get(j, "pid")) == w);
+	CHECK(json_is_array(hist) && json_array_size(hist) == 30);
+	CHECK(json_is_array(json_object_get(j, "live")));
+	json_decref(j);
+	http_free(&r);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/arenas", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200 && json_is_array(json_object_get(j, "arenas")));
+	json_decref(j);
+	http_free(&r);
+
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200 && json_is_array(json_object_get(j, "processes")));
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "processes")); i++) {
+		json_t *p = json_array_get(json_object_get(j, "processes"), i);
+
+		if (json_integer_value(json_object_get(p, "pid")) != w)
+			continue;
+		listed = true;
+		CHECK_STR_EQ(json_string_value(json_object_get(p, "allocator")), "glibc");
+		CHECK(json_is_integer(json_at(p, "heap.requested_bytes")));
+	}
+	CHECK_MSG(listed, "process %d is not listed: %s", (int)w, r.body);
+	json_decref(j);
+	http_free(&r);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_do("DELETE", url, NULL, 0, NULL);
+	CHECK_MSG(r.status == 204 && r.len == 0, "detach: %ld %s", r.status, r.body);
+	http_free(&r);
+	expect_error("GET", rel, NULL, 404, "not_traced", NULL);
+	expect_error("DELETE", rel, NULL, 404, "not_traced", NULL);
+}
+
+/* Passive mode: what it cannot measure is null in JSON and absent from /metrics. */
+static void test_passive_mode_reports_unknown_as_null_and_absent(pid_t w)
+{
+	char url[512], rel[64], body[64], series[128];
+	struct http_reply r;
+	json_t *j;
+
+	snprintf(body, sizeof(body), "{\"pid\":%d,\"mode\":\"passive\"}", (int)w);
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("POST", url, body, strlen(body), NULL);
+	j = http_json(&r);
+	CHECK_MSG(r.status == 201, "passive attach: %ld %s", r.status, r.body);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "mode")), "passive");
+	json_decref(j);
+	http_free(&r);
+	sleep(2);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200);
+	CHECK(json_is_null(json_at(j, "counters.malloc")));
+	CHECK(json_is_null(json_at(j, "heap.requested_bytes")));
+	CHECK(json_is_null(json_at(j, "histogram.requests")));
+	CHECK(json_is_integer(json_at(j, "counters.brk")));
+	CHECK(json_is_integer(json_at(j, "heap.process_rss_bytes")));
+	json_decref(j);
+	http_free(&r);
+
+	url_of(url, sizeof(url), "/metrics");
+	r = http_get(url);
+	snprintf(series, sizeof(series), "heapfrag_allocator_calls_total{pid=\"%d\"", (int)w);
+	CHECK_MSG(!strstr(r.body, series), "passive mode exports %s", series);
+	snprintf(series, sizeof(series), "heapfrag_heap_requested_bytes{pid=\"%d\"", (int)w);
+	CHECK_MSG(!strstr(r.body, series), "passive mode exports %s", series);
+	snprintf(series, sizeof(series), "heapfrag_allocation_size_bytes_bucket{pid=\"%d\"",
+		 (int)w);
+	CHECK_MSG(!strstr(r.body, series), "passive mode exports %s", series);
+	snprintf(series, sizeof(series), "heapfrag_heap_syscalls_total{pid=\"%d\"", (int)w);
+	CHECK_MSG(strstr(r.body, series), "passive mode lacks %s", series);
+	snprintf(series, sizeof(series), "heapfrag_process_resident_bytes{pid=\"%d\"", (int)w);
+	CHECK_MSG(strstr(r.body, series), "passive mode lacks %s", series);
+	http_free(&r);
+
+	url_of(url, sizeof(url), rel);
+	r = http_do("DELETE", url, NULL, 0, NULL);
+	CHECK(r.status == 204);
+	http_free(&r);
+}
+
+static void test_token_guards_mutating_routes(const char *dir, pid_t w)
+{
+	char token_file[512], url[512], body[64], rel[64];
+	char *extra[] = {"--token-file", token_file, NULL};
+	struct http_reply r;
+	int port = harness_free_port();
+	pid_t d;
+	FILE *f;
+
+	snprintf(token_file, sizeof(token_file), "%s/token", dir);
+	f = fopen(token_file, "w");
+	fputs("s3cret-token\n", f);
+	fclose(f);
+	d = harness_start_daemon(NULL, port, extra, daemon_log);
+	CHECK(d > 0);
+	if (d <= 0)
+		return;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)w);
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
+
+	expect_error("POST", "/api/v1/processes", body, 401, "unauthorized", NULL);
+	expect_error("POST", "/api/v1/processes", body, 401, "unauthorized",
+		     "Authorization: Bearer wrong");
+	expect_error("POST", "/api/v1/processes", body, 401, "unauthorized",
+		     "Authorization: Bearer s3cret-token-and-more");
+	expect_error("DELETE", rel, NULL, 401, "unauthorized", NULL);
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("POST", url, body, strlen(body), NULL);
+	CHECK_STR_EQ(http_header(&r, "WWW-Authenticate"), "Bearer realm=\"heapfragd\"");
+	http_free(&r);
+	r = http_do("POST", url, body, strlen(body), "Authorization: Bearer s3cret-token");
+	CHECK_MSG(r.status == 201, "attach with token: %ld %s", r.status, r.body);
+	http_free(&r);
+	/* Reading needs no token. */
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	CHECK(r.status == 200);
+	http_free(&r);
+	r = http_do("DELETE", url, NULL, 0, "Authorization: Bearer s3cret-token");
+	CHECK_MSG(r.status == 204, "detach with token: %ld", r.status);
+	http_free(&r);
+	harness_stop(d);
+}
+
+/* An address of this machine that is not loopback, or false. */
+static bool non_loopback_ipv4(char *out, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifs))
+		return false;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+
+		if (!sin || sin->sin_family != AF_INET ||
+		    (ntohl(sin->sin_addr.s_addr) >> 24) == 127)
+			continue;
+		found = inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)len) != NULL;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+static void test_without_token_only_loopback_may_mutate(pid_t w)
+{
+	char addr[64], listen[80], url[512], body[64], other[INET_ADDRSTRLEN];
+	struct http_reply r;
+	int port = harness_free_port();
+	pid_t d;
+	json_t *j;
+
+	if (!non_loopback_ipv4(other, sizeof(other))) {
+		fprintf(stderr, "no non-loopback IPv4 address here: the 403 case is not run\n");
+		CHECK_MSG(getenv("CI") == NULL || strcmp(getenv("CI"), "true") != 0,
+			  "CI must be able to test the non-loopback refusal");
+		return;
+	}
+	snprintf(listen, sizeof(listen), "0.0.0.0:%d", port);
+	d = harness_start_daemon(listen, port, NULL, daemon_log);
+	CHECK(d > 0);
+	if (d <= 0)
+		return;
+	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)w);
+	snprintf(addr, sizeof(addr), "http://%s:%d", other, port);
+	snprintf(url, sizeof(url), "%s/api/v1/processes", addr);
+	r = http_do("POST", url, body, strlen(body), NULL);
+	j = http_json(&r);
+	CHECK_MSG(r.status == 403, "POST from %s: %ld %s", other, r.status, r.body);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "error")), "forbidden");
+	json_decref(j);
+	http_free(&r);
+	snprintf(url, sizeof(url), "%s/api/v1/processes/%d", addr, (int)w);
+	r = http_do("DELETE", url, NULL, 0, NULL);
+	CHECK(r.status == 403);
+	http_free(&r);
+	/* Reading is open to every client the listen address admits. */
+	snprintf(url, sizeof(url), "%s/healthz", addr);
+	r = http_get(url);
+	CHECK(r.status == 200);
+	http_free(&r);
+	/* The same request from loopback is allowed. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/processes", port);
+	r = http_do("POST", url, body, strlen(body), NULL);
+	CHECK_MSG(r.status == 201, "POST from loopback: %ld %s", r.status, r.body);
+	http_free(&r);
+	harness_stop(d);
+}
+
+int main(void)
+{
+	const char *why = harness_missing();
+	char workload[1024], *dir;
+	char *wargv[] = {workload, "steady", NULL};
+	int port;
+	pid_t d, w;
+
+	if (why)
+		HF_SKIP("%s", why);
+	dir = harness_tmpdir("web-api");
+	snprintf(daemon_log, sizeof(daemon_log), "%s/heapfragd.log", dir);
+	harness_build_path(workload, sizeof(workload), "tests/web_workload");
+	w = harness_spawn(wargv, NULL, NULL);
+	port = harness_free_port();
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	d = harness_start_daemon(NULL, port, NULL, daemon_log);
+	CHECK_MSG(d > 0, "heapfragd did not start; see %s", daemon_log);
+	if (d > 0) {
+		test_health_index_and_unknown_routes();
+		test_wrong_method_is_405_with_allow();
+		test_bad_pids_and_bodies_are_400();
+		test_attach_query_and_detach_a_workload(w);
+		test_passive_mode_reports_unknown_as_null_and_absent(w);
+		CHECK(waitpid(d, NULL, WNOHANG) == 0);
+		harness_stop(d);
+		test_token_guards_mutating_routes(dir, w);
+		test_without_token_only_loopback_may_mutate(w);
+	}
+	harness_stop(w);
+	if (hf_checks_failed)
+		harness_show_log(daemon_log);
+	else
+		harness_rmdir(dir);
+	free(dir);
+	return hf_test_done();
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_web_json.c - the per-process JSON document: every key the
+ * tracing-core issue fixes, values where known, null where not.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "fixtures.h"
+#include "web.h"
+
+/* Every key path of GET /api/v1/processes/{pid}, as issue 3 lists them. */
+static const char *const doc_keys[] = {
+	"pid",
+	"start_time",
+	"comm",
+	"exe",
+	"state",
+	"mode",
+	"allocator.name",
+	"allocator.path",
+	"allocator.build_id",
+	"tracing.since",
+	"tracing.dropped_events",
+	"tracing.live_map_entries",
+	"counters.malloc",
+	"counters.calloc",
+	"counters.realloc",
+	"counters.free",
+	"counters.memalign",
+	"counters.failed",
+	"counters.brk",
+	"counters.mmap",
+	"counters.munmap",
+	"counters.mremap",
+	"counters.madvise",
+	"heap.live_allocations",
+	"heap.requested_bytes",
+	"heap.allocated_bytes",
+	"heap.mapped_bytes.brk",
+	"heap.mapped_bytes.arena",
+	"heap.mapped_bytes.mmap",
+	"heap.mapped_bytes.total",
+	"heap.resident_bytes",
+	"heap.free_bytes",
+	"heap.released_bytes",
+	"heap.process_rss_bytes",
+	"heap.peak.requested_bytes.value",
+	"heap.peak.requested_bytes.at",
+	"heap.peak.allocated_bytes.value",
+	"heap.peak.resident_bytes.value",
+	"heap.peak.live_allocations.value",
+	"fragmentation.ratio",
+	"fragmentation.internal_ratio",
+	"fragmentation.external_ratio",
+	"fragmentation.internal_bytes",
+	"fragmentation.external_bytes",
+	"fragmentation.largest_free_chunk_bytes",
+	"fragmentation.free_chunks",
+	"histogram.requests",
+	"histogram.live",
+	"arenas",
+};
+#define NR_KEYS (sizeof(doc_keys) / sizeof(doc_keys[0]))
+
+/* Follows a dotted path; NULL when a key is missing. */
+static json_t *at(json_t *doc, const char *path)
+{
+	char buf[128], *save = NULL;
+	json_t *j = doc;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k && j; k = strtok_r(NULL, ".", &save))
+		j = json_object_get(j, k);
+	return j;
+}
+
+static json_int_t int_at(json_t *doc, const char *path)
+{
+	json_t *j = at(doc, path);
+
+	CHECK_MSG(json_is_integer(j), "%s is not an integer", path);
+	return json_integer_value(j);
+}
+
+static void test_known_snapshot_has_every_key_with_its_value(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc, *req;
+
+	fixture_exact(&s, 4242, "worker");
+	doc = hf_json_process(&s);
+	CHECK(doc != NULL);
+	for (size_t i = 0; i < NR_KEYS; i++)
+		CHECK_MSG(at(doc, doc_keys[i]) != NULL, "missing %s", doc_keys[i]);
+	CHECK_EQ_U64(int_at(doc, "pid"), 4242);
+	CHECK_STR_EQ(json_string_value(at(doc, "comm")), "worker");
+	CHECK_STR_EQ(json_string_value(at(doc, "exe")), "/usr/bin/worker");
+	CHECK_STR_EQ(json_string_value(at(doc, "state")), "running");
+	CHECK_STR_EQ(json_string_value(at(doc, "mode")), "exact");
+	CHECK_STR_EQ(json_string_value(at(doc, "allocator.name")), "glibc");
+	CHECK_STR_EQ(json_string_value(at(doc, "allocator.build_id")), "abcdef0123");
+	CHECK(json_real_value(at(doc, "start_time")) == 1700000000.5);
+	CHECK(json_real_value(at(doc, "tracing.since")) == 1700000001.25);
+	CHECK_EQ_U64(int_at(doc, "tracing.dropped_events"), 3);
+	CHECK_EQ_U64(int_at(doc, "counters.malloc"), 1001);
+	CHECK_EQ_U64(int_at(doc, "counters.memalign"), 1005);
+	CHECK_EQ_U64(int_at(doc, "counters.madvise"), 1011);
+	CHECK_EQ_U64(int_at(doc, "heap.requested_bytes"), 2002);
+	CHECK_EQ_U64(int_at(doc, "heap.mapped_bytes.total"), 2004 + 2005 + 2006);
+	CHECK_EQ_U64(int_at(doc, "heap.process_rss_bytes"), 2010);
+	CHECK_EQ_U64(int_at(doc, "heap.peak.live_allocations.value"), 3004);
+	CHECK(json_real_value(at(doc, "heap.peak.live_allocations.at")) == 1700000005.0);
+	CHECK(json_real_value(at(doc, "fragmentation.ratio")) == 0.25);
+	CHECK(json_real_value(at(doc, "fragmentation.internal_ratio")) == 0.125);
+	CHECK_EQ_U64(int_at(doc, "fragmentation.external_bytes"), 4002);
+	/* Not known for glibc: null, not 0. */
+	CHECK(json_is_null(at(doc, "fragmentation.largest_free_chunk_bytes")));
+	CHECK(json_is_null(at(doc, "fragmentation.free_chunks")));
+
+	/* Per-bucket counts, le 16, 32, ... and null for the last. */
+	req = at(doc, "histogram.requests");
+	CHECK(json_is_array(req) && json_array_size(req) == HF_HIST_BUCKETS);
+	for (size_t i = 0; i < json_array_size(req); i++) {
+		json_t *b = json_array_get(req, i);
+
+		CHECK_EQ_U64(json_integer_value(json_object_get(b, "count")), i % 3);
+		if (i < HF_HIST_BUCKETS - 1)
+			CHECK_EQ_U64(json_integer_value(json_object_get(b, "le")), 16ull << i);
+		else
+			CHECK(json_is_null(json_object_get(b, "le")));
+	}
+	CHECK_EQ_U64(json_integer_value(json_object_get(
+			     json_array_get(at(doc, "histogram.live"), 1), "count")),
+		     1);
+	CHECK(json_is_array(at(doc, "arenas")) && json_array_size(at(doc, "arenas")) == 0);
+	json_decref(doc);
+}
+
+static void test_unknown_values_are_null(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc;
+
+	hf_snapshot_init(&s);
+	s.pid = 17;
+	doc = hf_json_process(&s);
+	CHECK(doc != NULL);
+	for (size_t i = 0; i < NR_KEYS; i++) {
+		const char *k = doc_keys[i];
+		json_t *j = at(doc, k);
+
+		CHECK_MSG(j != NULL, "missing %s", k);
+		/* Identity is always known; arenas are an (empty) list. */
+		if (!strcmp(k, "pid") || !strcmp(k, "comm") || !strcmp(k, "state") ||
+		    !strcmp(k, "mode") || !strcmp(k, "allocator.name") || !strcmp(k, "arenas"))
+			continue;
+		CHECK_MSG(json_is_null(j), "%s is not null", k);
+	}
+	CHECK_STR_EQ(json_string_value(at(doc, "allocator.name")), "unknown");
+	json_decref(doc);
+}
+
+static void test_nan_and_infinite_ratios_are_null(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc;
+	char *text;
+
+	fixture_exact(&s, 5, "x");
+	s.fragmentation.ratio = NAN;
+	s.fragmentation.internal_ratio = INFINITY;
+	doc = hf_json_process(&s);
+	CHECK(json_is_null(at(doc, "fragmentation.ratio")));
+	CHECK(json_is_null(at(doc, "fragmentation.internal_ratio")));
+	CHECK(json_real_value(at(doc, "fragmentation.external_ratio")) == 0.5);
+	/* And the text is valid JSON: jansson refuses to write NaN, so it must not be there. */
+	text = json_dumps(doc, JSON_COMPACT);
+	CHECK(text && strstr(text, "\"ratio\":null"));
+	free(text);
+	json_decref(doc);
+}
+
+static void test_passive_mode_has_null_histograms_and_calls(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc, *h;
+
+	fixture_passive(&s, 6, "p");
+	doc = hf_json_process(&s);
+	CHECK(json_is_null(at(doc, "histogram.requests")));
+	CHECK(json_is_null(at(doc, "histogram.live")));
+	CHECK(json_is_null(at(doc, "counters.malloc")));
+	CHECK_EQ_U64(int_at(doc, "counters.brk"), 7);
+	CHECK_STR_EQ(json_string_value(at(doc, "mode")), "passive");
+	h = hf_json_histograms(&s);
+	CHECK(json_is_null(json_object_get(h, "requests")));
+	json_decref(h);
+	json_decref(doc);
+}
+
+static void test_arenas_are_listed_with_hex_addresses(void)
+{
+	static struct hf_snapshot s;
+	json_t *arr, *a;
+
+	fixture_exact(&s, 8, "t");
+	s.nr_arenas = 2;
+	s.arenas[0] = (struct hf_arena){.address = 0x7f0012345670,
+					.kind = HF_ARENA_MAIN,
+					.heaps = 1,
+					.mapped_bytes = 135168,
+					.threads = 3,
+					.lock = {.acquisitions = HF_UNKNOWN,
+						 .contended = 12,
+						 .wait_seconds = 0.5,
+						 .max_wait_seconds = NAN}};
+	s.arenas[1] = (struct hf_arena){.address = 0x7e0000000020,
+					.kind = HF_ARENA_THREAD,
+					.heaps = 2,
+					.mapped_bytes = HF_UNKNOWN,
+					.threads = 1,
+					.lock = {.acquisitions = 5,
+						 .contended = 0,
+						 .wait_seconds = 0,
+						 .max_wait_seconds = 0}};
+	arr = hf_json_arenas(&s);
+	CHECK(json_array_size(arr) == 2);
+	a = json_array_get(arr, 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(a, "arena")), "0x7f0012345670");
+	CHECK_STR_EQ(json_string_value(json_object_get(a, "kind")), "main");
+	CHECK_EQ_U64(json_integer_value(json_object_get(a, "threads")), 3);
+	CHECK(json_is_null(at(a, "lock.acquisitions")));
+	CHECK_EQ_U64(json_integer_value(at(a, "lock.contended")), 12);
+	CHECK(json_real_value(at(a, "lock.wait_seconds")) == 0.5);
+	CHECK(json_is_null(at(a, "lock.max_wait_seconds")));
+	a = json_array_get(arr, 1);
+	CHECK_STR_EQ(json_string_value(json_object_get(a, "kind")), "thread");
+	CHECK(json_is_null(json_object_get(a, "mapped_bytes")));
+	json_decref(arr);
+}
+
+static void test_summary_has_identity_and_headline_numbers(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc;
+
+	fixture_exact(&s, 99, "svc");
+	doc = hf_json_process_summary(&s);
+	CHECK_EQ_U64(int_at(doc, "pid"), 99);
+	CHECK_STR_EQ(json_string_value(at(doc, "allocator")), "glibc");
+	CHECK_STR_EQ(json_string_value(at(doc, "state")), "running");
+	CHECK(json_is_real(at(doc, "start_time")));
+	CHECK_EQ_U64(int_at(doc, "heap.requested_bytes"), 2002);
+	CHECK_EQ_U64(int_at(doc, "heap.mapped_bytes.total"), 2004 + 2005 + 2006);
+	CHECK_EQ_U64(int_at(doc, "heap.free_bytes"), 2008);
+	CHECK(json_real_value(at(doc, "fragmentation.ratio")) == 0.25);
+	json_decref(doc);
+}
+
+static void test_non_utf8_names_still_make_valid_json(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc;
+
+	fixture_exact(&s, 3, "x");
+	snprintf(s.comm, sizeof(s.comm), "bad\xff\xfe");
+	doc = hf_json_process(&s);
+	CHECK(doc != NULL);
+	CHECK_STR_EQ(json_string_value(at(doc, "comm")), "bad??");
+	json_decref(doc);
+}
+
+int main(void)
+{
+	test_known_snapshot_has_every_key_with_its_value();
+	test_unknown_values_are_null();
+	test_nan_and_infinite_ratios_are_null();
+	test_passive_mode_has_null_histograms_and_calls();
+	test_arenas_are_listed_with_hex_addresses();
+	test_summary_has_identity_and_headline_numbers();
+	test_non_utf8_names_still_make_valid_json();
+	return hf_test_done();
+}

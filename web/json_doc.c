@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * json_doc.c - snapshots as the JSON documents of the REST API.
+ *
+ * The names are the ones fixed by the tracing-core issue; README.md lists
+ * them.  Whatever a snapshot does not know (HF_UNKNOWN, NaN, an empty path)
+ * becomes null, so a client can tell "not measured" from 0.
+ */
+#include "web.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+
+static json_t *j_u64(uint64_t v)
+{
+	return hf_known(v) ? json_integer((json_int_t)v) : json_null();
+}
+
+/* JSON has no NaN or infinity; both mean "not known" here. */
+static json_t *j_real(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *j_str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+/* Strings from /proc may hold any bytes; jansson wants UTF-8. */
+static json_t *j_text(const char *s)
+{
+	json_t *j = json_string(s);
+
+	if (!j) {
+		char clean[HF_PATH_LEN];
+		size_t i;
+
+		for (i = 0; s[i] && i < sizeof(clean) - 1; i++)
+			clean[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+		clean[i] = '\0';
+		j = json_string(clean);
+	}
+	return j;
+}
+
+static json_t *j_text_or_null(const char *s)
+{
+	return s[0] ? j_text(s) : json_null();
+}
+
+static json_t *j_peak(const struct hf_peak_value *p)
+{
+	if (!hf_known(p->value))
+		return json_pack("{s:n,s:n}", "value", "at");
+	return json_pack("{s:o,s:o}", "value", j_u64(p->value), "at", j_real(p->at));
+}
+
+static json_t *j_mapped(const struct hf_mapped *m)
+{
+	return json_pack("{s:o,s:o,s:o,s:o}", "brk", j_u64(m->brk), "arena", j_u64(m->arena),
+			 "mmap", j_u64(m->mmap), "total", j_u64(m->total));
+}
+
+/* [{"le":16,"count":N},...,{"le":null,"count":N}], counts per bucket. */
+static json_t *j_hist(const uint64_t *counts)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (int i = 0; i < HF_HIST_BUCKETS; i++) {
+		json_t *le = i < HF_HIST_BUCKETS - 1 ? json_integer((json_int_t)hf_hist_le(i))
+						     : json_null();
+
+		if (json_array_append_new(
+			    arr, json_pack("{s:o,s:o}", "le", le, "count", j_u64(counts[i])))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+json_t *hf_json_histograms(const struct hf_snapshot *s)
+{
+	if (!s->histogram_known)
+		return json_pack("{s:n,s:n}", "requests", "live");
+	return json_pack("{s:o,s:o}", "requests", j_hist(s->histogram.requests), "live",
+			 j_hist(s->histogram.live));
+}
+
+static json_t *j_arena(const struct hf_arena *a)
+{
+	char addr[24];
+
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, a->address);
+	return json_pack("{s:s,s:s,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o}}", "arena", addr, "kind",
+			 a->kind == HF_ARENA_MAIN ? "main" : "thread", "heaps", j_u64(a->heaps),
+			 "mapped_bytes", j_u64(a->mapped_bytes), "threads", j_u64(a->threads),
+			 "lock", "acquisitions", j_u64(a->lock.acquisitions), "contended",
+			 j_u64(a->lock.contended), "wait_seconds", j_real(a->lock.wait_seconds),
+			 "max_wait_seconds", j_real(a->lock.max_wait_seconds));
+}
+
+json_t *hf_json_arenas(const struct hf_snapshot *s)
+{
+	json_t *arr = json_array();
+	uint32_t n = s->nr_arenas < HF_MAX_ARENAS ? s->nr_arenas : HF_MAX_ARENAS;
+
+	if (!arr)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (json_array_append_new(arr, j_arena(&s->arenas[i]))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *j_identity(const struct hf_snapshot *s)
+{
+	return json_pack("{s:i,s:o,s:o,s:o,s:s,s:s}", "pid", (int)s->pid, "start_time",
+			 j_real(s->start_time), "comm", j_text(s->comm), "exe",
+			 j_text_or_null(s->exe), "state", hf_state_name(s->state), "mode",
+			 hf_mode_name(s->mode));
+}
+
+static json_t *j_heap(const struct hf_heap *h)
+{
+	const struct hf_peaks *p = &h->peak;
+
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o}}",
+			 "live_allocations", j_u64(h->live_allocations), "requested_bytes",
+			 j_u64(h->requested_bytes), "allocated_bytes", j_u64(h->allocated_bytes),
+			 "mapped_bytes", j_mapped(&h->mapped_bytes), "resident_bytes",
+			 j_u64(h->resident_bytes), "free_bytes", j_u64(h->free_bytes),
+			 "released_bytes", j_u64(h->released_bytes), "process_rss_bytes",
+			 j_u64(h->process_rss_bytes), "peak", "requested_bytes",
+			 j_peak(&p->requested_bytes), "allocated_bytes",
+			 j_peak(&p->allocated_bytes), "resident_bytes", j_peak(&p->resident_bytes),
+			 "live_allocations", j_peak(&p->live_allocations));
+}
+
+static json_t *j_fragmentation(const struct hf_fragmentation *f)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "ratio", j_real(f->ratio),
+			 "internal_ratio", j_real(f->internal_ratio), "external_ratio",
+			 j_real(f->external_ratio), "internal_bytes", j_u64(f->internal_bytes),
+			 "external_bytes", j_u64(f->external_bytes), "largest_free_chunk_bytes",
+			 j_u64(f->largest_free_chunk_bytes), "free_chunks", j_u64(f->free_chunks));
+}
+
+static json_t *j_counters(const struct hf_counters *c)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "malloc",
+			 j_u64(c->malloc), "calloc", j_u64(c->calloc), "realloc", j_u64(c->realloc),
+			 "free", j_u64(c->free), "memalign", j_u64(c->memalign), "failed",
+			 j_u64(c->failed), "brk", j_u64(c->brk), "mmap", j_u64(c->mmap), "munmap",
+			 j_u64(c->munmap), "mremap", j_u64(c->mremap), "madvise",
+			 j_u64(c->madvise));
+}
+
+json_t *hf_json_process(const struct hf_snapshot *s)
+{
+	json_t *doc = j_identity(s);
+
+	if (!doc)
+		return NULL;
+	if (json_object_set_new(doc, "allocator",
+				json_pack("{s:s,s:o,s:o}", "name",
+					  hf_allocator_name(s->allocator.kind), "path",
+					  j_text_or_null(s->allocator.path), "build_id",
+					  j_str_or_null(s->allocator.build_id))) ||
+	    json_object_set_new(doc, "tracing",
+				json_pack("{s:o,s:o,s:o}", "since", j_real(s->tracing.since),
+					  "dropped_events", j_u64(s->tracing.dropped_events),
+					  "live_map_entries",
+					  j_u64(s->tracing.live_map_entries))) ||
+	    json_object_set_new(doc, "counters", j_counters(&s->counters)) ||
+	    json_object_set_new(doc, "heap", j_heap(&s->heap)) ||
+	    json_object_set_new(doc, "fragmentation", j_fragmentation(&s->fragmentation)) ||
+	    json_object_set_new(doc, "histogram", hf_json_histograms(s)) ||
+	    json_object_set_new(doc, "arenas", hf_json_arenas(s))) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+json_t *hf_json_process_summary(const struct hf_snapshot *s)
+{
+	const struct hf_heap *h = &s->heap;
+	const struct hf_fragmentation *f = &s->fragmentation;
+	json_t *doc = j_identity(s);
+
+	if (!doc)
+		return NULL;
+	if (json_object_set_new(doc, "allocator",
+				json_string(hf_allocator_name(s->allocator.kind))) ||
+	    json_object_set_new(doc, "heap",
+				json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "live_allocations",
+					  j_u64(h->live_allocations), "requested_bytes",
+					  j_u64(h->requested_bytes), "allocated_bytes",
+					  j_u64(h->allocated_bytes), "mapped_bytes",
+					  j_mapped(&h->mapped_bytes), "resident_bytes",
+					  j_u64(h->resident_bytes), "free_bytes",
+					  j_u64(h->free_bytes))) ||
+	    json_object_set_new(doc, "fragmentation",
+				json_pack("{s:o,s:o,s:o}", "ratio", j_real(f->ratio),
+					  "internal_ratio", j_real(f->internal_ratio),
+					  "external_ratio", j_real(f->external_ratio)))) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/*
+ * processes.c - /api/v1/processes: list, attach (POST), one process (GET),
+ * detach (DELETE).
+ */
+#include "web.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+int hf_handle_process_list(struct hf_req *req)
+{
+	struct hf_snapshot *snaps = NULL;
+	json_t *list = NULL;
+	size_t n = 0;
+	int err;
+
+	err = req->svc->list(req->svc->ctx, &snaps, &n);
+	if (err)
+		return hf_reply_errno(req->conn, err, 0);
+	list = json_array();
+	for (size_t i = 0; list && i < n; i++) {
+		if (json_array_append_new(list, hf_json_process_summary(&snaps[i]))) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	free(snaps);
+	if (!list)
+		return hf_reply_error(req->conn, HF_E_INTERNAL, "The server ran out of memory.");
+	return hf_reply_json(req->conn, MHD_HTTP_OK, json_pack("{s:o}", "processes", list));
+}
+
+/*
+ * Copies the process's snapshot into a heap buffer: struct hf_snapshot is
+ * too large (about 10 KiB) to keep on libmicrohttpd's thread stacks lightly.
+ */
+static int get_snapshot(struct hf_req *req, struct hf_snapshot **out)
+{
+	struct hf_snapshot *s = malloc(sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	err = req->svc->get(req->svc->ctx, req->pid, s);
+	if (err) {
+		free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int hf_handle_process_get(struct hf_req *req)
+{
+	struct hf_snapshot *s;
+	json_t *doc;
+	int err;
+
+	err = get_snapshot(req, &s);
+	if (err)
+		return hf_reply_errno(req->conn, err, req->pid);
+	doc = hf_json_process(s);
+	free(s);
+	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
+int hf_handle_process_histogram(struct hf_req *req)
+{
+	struct hf_snapshot *s;
+	json_t *doc;
+	int err;
+
+	err = get_snapshot(req, &s);
+	if (err)
+		return hf_reply_errno(req->conn, err, req->pid);
+	doc = hf_json_histograms(s);
+	free(s);
+	if (doc && json_object_set_new(doc, "pid", json_integer(req->pid))) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
+int hf_handle_process_arenas(struct hf_req *req)
+{
+	struct hf_snapshot *s;
+	json_t *doc;
+	int err;
+
+	err = get_snapshot(req, &s);
+	if (err)
+		return hf_reply_errno(req->conn, err, req->pid);
+	doc = json_pack("{s:i,s:o,s:b}", "pid", (int)req->pid, "arenas", hf_json_arenas(s),
+			"truncated", s->arenas_truncated);
+	free(s);
+	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
+/* {"pid":N,"mode":"exact"|"passive"}; mode may be left out (exact). */
+static int parse_attach(struct hf_req *req, pid_t *pid, enum hf_mode *mode)
+{
+	json_error_t jerr;
+	json_t *body, *jpid, *jmode;
+	json_int_t v;
+	int ret = 0;
+
+	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body)
+		return hf_reply_error(req->conn, HF_E_BAD_JSON,
+				      "The body is not valid JSON (line %d, column %d: %s).",
+				      jerr.line, jerr.column, jerr.text);
+	jpid = json_is_object(body) ? json_object_get(body, "pid") : NULL;
+	jmode = json_is_object(body) ? json_object_get(body, "mode") : NULL;
+	if (!json_is_object(body)) {
+		ret = hf_reply_error(req->conn, HF_E_BAD_REQUEST,
+				     "The body must be a JSON object {\"pid\":N,\"mode\":...}.");
+		goto out;
+	}
+	v = json_is_integer(jpid) ? json_integer_value(jpid) : 0;
+	if (v <= 0 || v > INT_MAX) {
+		ret = hf_reply_error(req->conn, HF_E_INVALID_PID,
+				     "\"pid\" must be a positive integer that fits a PID.");
+		goto out;
+	}
+	*pid = (pid_t)v;
+	*mode = HF_MODE_EXACT;
+	if (jmode) {
+		const char *m = json_string_value(jmode);
+
+		if (m && strcmp(m, "exact") == 0) {
+			*mode = HF_MODE_EXACT;
+		} else if (m && strcmp(m, "passive") == 0) {
+			*mode = HF_MODE_PASSIVE;
+		} else {
+			ret = hf_reply_error(req->conn, HF_E_BAD_REQUEST,
+					     "\"mode\" must be \"exact\" or \"passive\".");
+			goto out;
+		}
+	}
+	ret = -1;
+out:
+	json_decref(body);
+	return ret;
+}
+
+int hf_handle_process_attach(struct hf_req *req)
+{
+	struct hf_snapshot *s;
+	char why[256] = "";
+	char location[64];
+	enum hf_mode mode = HF_MODE_EXACT;
+	json_t *doc;
+	pid_t pid = 0;
+	int err, ret;
+
+	/* parse_attach answers a bad body itself and returns -1 for a good one. */
+	ret = parse_attach(req, &pid, &mode);
+	if (ret != -1)
+		return ret;
+	err = req->svc->attach(req->svc->ctx, pid, mode, why, sizeof(why));
+	if (err == -ESRCH || err == -EEXIST || err == -ENOMEM)
+		return hf_reply_errno(req->conn, err, pid);
+	if (err)
+		return hf_reply_error(req->conn, HF_E_CANNOT_ATTACH,
+				      "Cannot attach to process %d: %s", (int)pid,
+				      why[0] ? why : strerror(-err));
+	req->pid = pid;
+	err = get_snapshot(req, &s);
+	if (err)
+		return hf_reply_errno(req->conn, err, pid);
+	doc = hf_json_process(s);
+	free(s);
+	snprintf(location, sizeof(location), "/api/v1/processes/%d", (int)pid);
+	return hf_reply_json_created(req->conn, doc, location);
+}
+
+int hf_handle_process_detach(struct hf_req *req)
+{
+	int err = req->svc->detach(req->svc->ctx, req->pid);
+
+	if (err)
+		return hf_reply_errno(req->conn, err, req->pid);
+	return hf_reply_empty(req->conn, MHD_HTTP_NO_CONTENT);
+}

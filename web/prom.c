@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: MIT
+/*
+ * prom.c - the Prometheus text exposition (format 0.0.4) of every snapshot.
+ *
+ * Families are written one after another, each with its HELP and TYPE lines
+ * followed by one sample per process, because the format wants a family's
+ * samples together.  Values a process's mode or allocator cannot measure are
+ * left out: a missing sample tells Prometheus "unknown", a 0 would lie.
+ *
+ * The size histogram has buckets and _count but no _sum: the kernel side
+ * keeps counts per power-of-two bucket, not the sum of the sizes, and a sum
+ * made up from bucket bounds would be a number we never measured.
+ * histogram_quantile() needs only the buckets.
+ */
+#include "web.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum family_type {
+	GAUGE,
+	COUNTER,
+	HISTOGRAM,
+};
+
+static const char *const type_names[] = {
+	[GAUGE] = "gauge",
+	[COUNTER] = "counter",
+	[HISTOGRAM] = "histogram",
+};
+
+void hf_prom_escape(struct hf_buf *b, const char *s)
+{
+	const char *run = s;
+
+	for (; *s; s++) {
+		const char *esc = *s == '\\'   ? "\\\\"
+				  : *s == '"'  ? "\\\""
+				  : *s == '\n' ? "\\n"
+					       : NULL;
+
+		if (!esc)
+			continue;
+		hf_buf_append(b, run, (size_t)(s - run));
+		hf_buf_puts(b, esc);
+		run = s + 1;
+	}
+	hf_buf_append(b, run, (size_t)(s - run));
+}
+
+static void family_header(struct hf_buf *b, const char *name, const char *help,
+			  enum family_type type)
+{
+	hf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type_names[type]);
+}
+
+/* The shortest of %.15g and %.17g that reads back as the same double. */
+static void put_double(struct hf_buf *b, double v)
+{
+	char text[32];
+
+	if (isinf(v)) {
+		hf_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, sizeof(text), "%.17g", v);
+	hf_buf_puts(b, text);
+}
+
+/* Decimal digits without printf: a scrape writes thousands of numbers. */
+static void put_u64(struct hf_buf *b, uint64_t v)
+{
+	char text[24];
+	size_t i = sizeof(text);
+
+	do {
+		text[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	hf_buf_append(b, text + i, sizeof(text) - i);
+}
+
+/*
+ * Starts a sample line: name{pid="..",comm=".." and, when extra_name is set,
+ * ,extra_name="extra_value"}.
+ */
+static void sample_start(struct hf_buf *b, const char *name, const struct hf_snapshot *s,
+			 const char *extra_name, const char *extra_value)
+{
+	hf_buf_puts(b, name);
+	hf_buf_puts(b, "{pid=\"");
+	put_u64(b, (uint64_t)s->pid);
+	hf_buf_puts(b, "\",comm=\"");
+	hf_prom_escape(b, s->comm);
+	hf_buf_puts(b, "\"");
+	if (extra_name) {
+		hf_buf_puts(b, ",");
+		hf_buf_puts(b, extra_name);
+		hf_buf_puts(b, "=\"");
+		hf_prom_escape(b, extra_value);
+		hf_buf_puts(b, "\"");
+	}
+	hf_buf_puts(b, "} ");
+}
+
+enum value_kind {
+	U64,
+	RATIO,
+};
+
+/*
+ * The per-process families with one value each.  Rows with the same name
+ * form one family whose samples differ by the extra label.
+ */
+struct family {
+	const char *name;
+	const char *help;
+	enum family_type type;
+	enum value_kind kind;
+	size_t offset; /* of the value in struct hf_snapshot */
+	const char *label;
+	const char *label_value;
+};
+
+#define SNAP_U64(field)   .kind = U64, .offset = offsetof(struct hf_snapshot, field)
+#define SNAP_RATIO(field) .kind = RATIO, .offset = offsetof(struct hf_snapshot, field)
+
+static const struct family families[] = {
+	{.name = "heapfrag_heap_requested_bytes",
+	 .help = "Bytes the program asked for, summed over its live allocations.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.requested_bytes)},
+	{.name = "heapfrag_heap_allocated_bytes",
+	 .help = "Chunk bytes the allocator set aside for the live allocations, headers and "
+		 "rounding included.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.allocated_bytes)},
+	{.name = "heapfrag_heap_mapped_bytes",
+	 .help = "Address space the allocator holds, by region: brk heap span, committed part "
+		 "of non-main arena heaps, mmapped chunks.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.mapped_bytes.brk),
+	 .label = "region",
+	 .label_value = "brk"},
+	{.name = "heapfrag_heap_mapped_bytes",
+	 .type = GAUGE,
+	 SNAP_U64(heap.mapped_bytes.arena),
+	 .label = "region",
+	 .label_value = "arena"},
+	{.name = "heapfrag_heap_mapped_bytes",
+	 .type = GAUGE,
+	 SNAP_U64(heap.mapped_bytes.mmap),
+	 .label = "region",
+	 .label_value = "mmap"},
+	{.name = "heapfrag_heap_resident_bytes",
+	 .help = "Resident bytes of the allocator's heap regions.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.resident_bytes)},
+	{.name = "heapfrag_heap_free_bytes",
+	 .help = "Resident heap bytes not allocated to the program: max(0, resident - allocated).",
+	 .type = GAUGE,
+	 SNAP_U64(heap.free_bytes)},
+	{.name = "heapfrag_fragmentation_ratio",
+	 .help = "1 - requested / resident: the share of resident heap the program did not ask "
+		 "for.",
+	 .type = GAUGE,
+	 SNAP_RATIO(fragmentation.ratio)},
+	{.name = "heapfrag_internal_fragmentation_ratio",
+	 .help = "(allocated - requested) / allocated: headers and rounding inside chunks.",
+	 .type = GAUGE,
+	 SNAP_RATIO(fragmentation.internal_ratio)},
+	{.name = "heapfrag_external_fragmentation_ratio",
+	 .help = "free / resident: resident heap between chunks.",
+	 .type = GAUGE,
+	 SNAP_RATIO(fragmentation.external_ratio)},
+	{.name = "heapfrag_live_allocations",
+	 .help = "Allocations made and not yet freed since attach.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.live_allocations)},
+	{.name = "heapfrag_allocator_calls_total",
+	 .help = "Calls into the allocator since attach, by operation (memalign counts every "
+		 "aligned-allocation entry point).",
+	 .type = COUNTER,
+	 SNAP_U64(counters.malloc),
+	 .label = "op",
+	 .label_value = "malloc"},
+	{.name = "heapfrag_allocator_calls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.calloc),
+	 .label = "op",
+	 .label_value = "calloc"},
+	{.name = "heapfrag_allocator_calls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.realloc),
+	 .label = "op",
+	 .label_value = "realloc"},
+	{.name = "heapfrag_allocator_calls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.free),
+	 .label = "op",
+	 .label_value = "free"},
+	{.name = "heapfrag_allocator_calls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.memalign),
+	 .label = "op",
+	 .label_value = "memalign"},
+	{.name = "heapfrag_failed_allocations_total",
+	 .help = "Allocation calls that returned NULL or an error since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(counters.failed)},
+	{.name = "heapfrag_heap_syscalls_total",
+	 .help = "Heap system calls made by the process since attach, by system call.",
+	 .type = COUNTER,
+	 SNAP_U64(counters.brk),
+	 .label = "syscall",
+	 .label_value = "brk"},
+	{.name = "heapfrag_heap_syscalls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.mmap),
+	 .label = "syscall",
+	 .label_value = "mmap"},
+	{.name = "heapfrag_heap_syscalls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.munmap),
+	 .label = "syscall",
+	 .label_value = "munmap"},
+	{.name = "heapfrag_heap_syscalls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.mremap),
+	 .label = "syscall",
+	 .label_value = "mremap"},
+	{.name = "heapfrag_heap_syscalls_total",
+	 .type = COUNTER,
+	 SNAP_U64(counters.madvise),
+	 .label = "syscall",
+	 .label_value = "madvise"},
+	{.name = "heapfrag_heap_released_bytes_total",
+	 .help = "Heap bytes given back to the kernel since attach (munmap, shrinking brk or "
+		 "mremap, MADV_DONTNEED/MADV_FREE on heap regions).",
+	 .type = COUNTER,
+	 SNAP_U64(heap.released_bytes)},
+	{.name = "heapfrag_process_resident_bytes",
+	 .help = "Resident set size of the whole process.",
+	 .type = GAUGE,
+	 SNAP_U64(heap.process_rss_bytes)},
+};
+
+/*
+ * A PID seen twice is an exited process and its successor under a recycled
+ * PID; both would make the same series, which Prometheus rejects, so only the
+ * running one is written.
+ */
+static bool shadowed(const struct hf_snapshot *snaps, size_t n, size_t i)
+{
+	if (snaps[i].state != HF_STATE_EXITED)
+		return false;
+	for (size_t j = 0; j < n; j++) {
+		if (j != i && snaps[j].pid == snaps[i].pid &&
+		    (snaps[j].state != HF_STATE_EXITED || j < i))
+			return true;
+	}
+	return false;
+}
+
+static void write_value_sample(struct hf_buf *b, const struct family *f,
+			       const struct hf_snapshot *s)
+{
+	const char *field = (const char *)s + f->offset;
+
+	if (f->kind == U64) {
+		uint64_t v;
+
+		memcpy(&v, field, sizeof(v));
+		if (!hf_known(v))
+			return;
+		sample_start(b, f->name, s, f->label, f->label_value);
+		put_u64(b, v);
+		hf_buf_puts(b, "\n");
+	} else {
+		double v;
+
+		memcpy(&v, field, sizeof(v));
+		if (isnan(v))
+			return;
+		sample_start(b, f->name, s, f->label, f->label_value);
+		put_double(b, v);
+		hf_buf_puts(b, "\n");
+	}
+}
+
+static void write_histogram(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n)
+{
+	static const char name[] = "heapfrag_allocation_size_bytes";
+	char le[HF_HIST_BUCKETS][24];
+
+	for (int k = 0; k < HF_HIST_BUCKETS - 1; k++)
+		snprintf(le[k], sizeof(le[k]), "%" PRIu64, hf_hist_le(k));
+	snprintf(le[HF_HIST_BUCKETS - 1], sizeof(le[0]), "+Inf");
+	family_header(
+		b, name,
+		"Sizes of the allocation requests made since attach, in power-of-two buckets.",
+		HISTOGRAM);
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_snapshot *s = &snaps[i];
+		uint64_t cumulative = 0;
+
+		if (!s->histogram_known || shadowed(snaps, n, i))
+			continue;
+		for (int k = 0; k < HF_HIST_BUCKETS; k++) {
+			cumulative += s->histogram.requests[k];
+			sample_start(b, "heapfrag_allocation_size_bytes_bucket", s, "le", le[k]);
+			put_u64(b, cumulative);
+			hf_buf_puts(b, "\n");
+		}
+		sample_start(b, "heapfrag_allocation_size_bytes_count", s, NULL, NULL);
+		put_u64(b, cumulative);
+		hf_buf_puts(b, "\n");
+	}
+}
+
+static void write_daemon(struct hf_buf *b, const struct hf_daemon_stats *st)
+{
+	family_header(b, "heapfrag_tracked_processes", "Processes heapfragd is tracing now.",
+		      GAUGE);
+	hf_buf_printf(b, "heapfrag_tracked_processes %" PRIu64 "\n", st->tracked_processes);
+
+	family_header(b, "heapfrag_dropped_events_total",
+		      "Events heapfragd could not record, by reason (a full BPF map, for one).",
+		      COUNTER);
+	for (uint32_t i = 0; i < st->nr_drop_reasons && i < 8; i++) {
+		hf_buf_puts(b, "heapfrag_dropped_events_total{reason=\"");
+		hf_prom_escape(b, st->dropped[i].reason ? st->dropped[i].reason : "");
+		hf_buf_printf(b, "\"} %" PRIu64 "\n", st->dropped[i].count);
+	}
+
+	family_header(b, "heapfrag_bpf_map_entries",
+		      "Entries in use in each of heapfragd's BPF maps.", GAUGE);
+	for (uint32_t i = 0; i < st->nr_maps && i < HF_MAX_MAPS; i++) {
+		hf_buf_puts(b, "heapfrag_bpf_map_entries{map=\"");
+		hf_prom_escape(b, st->maps[i].name ? st->maps[i].name : "");
+		hf_buf_printf(b, "\"} %" PRIu64 "\n", st->maps[i].entries);
+	}
+
+	family_header(b, "heapfrag_build_info", "Always 1; the version of heapfragd as a label.",
+		      GAUGE);
+	hf_buf_puts(b, "heapfrag_build_info{version=\"");
+	hf_prom_escape(b, HF_VERSION);
+	hf_buf_puts(b, "\"} 1\n");
+}
+
+int hf_prom_write(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n,
+		  const struct hf_daemon_stats *stats)
+{
+	size_t nr = sizeof(families) / sizeof(families[0]);
+
+	for (size_t g = 0; g < nr;) {
+		size_t end = g + 1;
+
+		/* A family is the run of rows that share its name. */
+		while (end < nr && strcmp(families[end].name, families[g].name) == 0)
+			end++;
+		family_header(b, families[g].name, families[g].help, families[g].type);
+		for (size_t i = 0; i < n; i++) {
+			if (shadowed(snaps, n, i))
+				continue;
+			for (size_t r = g; r < end; r++)
+				write_value_sample(b, &families[r], &snaps[i]);
+		}
+		g = end;
+	}
+	write_histogram(b, snaps, n);
+	write_daemon(b, stats);
+	return b->err;
+}
+
+int hf_prom_write_scrape_duration(struct hf_buf *b, double seconds)
+{
+	family_header(b, "heapfrag_scrape_duration_seconds",
+		      "Time heapfragd spent producing this scrape, up to this line.", GAUGE);
+	hf_buf_puts(b, "heapfrag_scrape_duration_seconds ");
+	put_double(b, seconds);
+	hf_buf_puts(b, "\n");
+	return b->err;
+}
