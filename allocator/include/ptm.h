@@ -34,6 +34,29 @@ void *ptm_valloc(size_t size);
 void *ptm_pvalloc(size_t size);
 size_t ptm_malloc_usable_size(void *ptr);
 int ptm_mallopt(int param, int value);
+
+/*
+ * libptm's own mallopt parameters (glibc ignores unknown ones, so a program
+ * may set them whichever malloc it runs on):
+ *   PTM_M_RELEASE_THRESHOLD  free chunks of at least this many bytes give
+ *                            their whole pages back to the kernel; 0 = off
+ *                            (env MALLOC_RELEASE_THRESHOLD_, default 8 KiB).
+ *   PTM_M_RELEASE_MADV_FREE  1: release with MADV_FREE, 0: MADV_DONTNEED
+ *                            (env MALLOC_RELEASE_MADV_FREE_, default 0).
+ *   PTM_M_RELEASE_DELAY      ... once the chunk has stayed free for this many
+ *                            further frees into its arena; 0 = at once
+ *                            (env MALLOC_RELEASE_DELAY_, default 1024).
+ *   PTM_M_SAMPLE_INTERVAL    the sampled heap profile's mean bytes between
+ *                            samples; 0 = off (env MALLOC_SAMPLE_INTERVAL_,
+ *                            default off, 512 KiB recommended).  The calling
+ *                            thread starts at once, others at their next
+ *                            sample (never, if they began with it off) or
+ *                            when they start.
+ */
+#define PTM_M_RELEASE_THRESHOLD (-101)
+#define PTM_M_RELEASE_MADV_FREE (-102)
+#define PTM_M_RELEASE_DELAY     (-103)
+#define PTM_M_SAMPLE_INTERVAL   (-104)
 struct mallinfo ptm_mallinfo(void);
 struct mallinfo2 ptm_mallinfo2(void);
 void ptm_malloc_stats(void);

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define PTM_STATS_VERSION    1
+#define PTM_STATS_VERSION    2
 #define PTM_STATS_MAX_ARENAS 64
 /* Free chunk sizes by power of two: bucket k counts [32 << k, 64 << k) bytes, the last is open. */
 #define PTM_STATS_HIST_BUCKETS 26
@@ -52,6 +52,11 @@ struct ptm_arena_stats {
 	uint64_t lock_contended;
 	uint64_t lock_wait_ns;
 	uint64_t lock_max_wait_ns;
+	/* Version 2: the whole pages of free chunks given back (ptm_stats_abi.h). */
+	uint64_t released_bytes;
+	uint64_t release_total_bytes;
+	uint64_t reuse_total_bytes;
+	uint64_t release_calls;
 };
 
 struct ptm_stats {
@@ -76,6 +81,11 @@ struct ptm_stats {
 	uint64_t max_mmapped_chunks;
 	uint64_t max_mmapped_bytes;
 	struct ptm_arena_stats arenas[PTM_STATS_MAX_ARENAS];
+	/* Version 2: sums of the arenas' release books. */
+	uint64_t released_bytes;
+	uint64_t release_total_bytes;
+	uint64_t reuse_total_bytes;
+	uint64_t release_calls;
 };
 
 /* Fills *st; 0, or -EINVAL if st is NULL. */

@@ -29,6 +29,9 @@
  * Versioning: magic never changes; version grows when fields are added at
  * the end of either struct (size and arena_record_size say how much the
  * target has); readers ignore what they do not know.
+ *   version 1: the fields up to lock_max_wait_ns (arena record of 120 bytes).
+ *   version 2: adds released_bytes, release_total_bytes, reuse_total_bytes
+ *              and release_calls to the arena record (152 bytes).
  */
 #ifndef PTM_STATS_ABI_H
 #define PTM_STATS_ABI_H
@@ -36,7 +39,7 @@
 #include <stdint.h>
 
 #define PTM_ABI_MAGIC   0x53544154534d5450ULL /* "PTMSTATS" in memory order */
-#define PTM_ABI_VERSION 1
+#define PTM_ABI_VERSION 2
 
 struct ptm_abi_arena {
 	uint64_t gen;              /* seqlock generation: odd while being changed */
@@ -54,6 +57,16 @@ struct ptm_abi_arena {
 	uint64_t lock_contended;    /* ... of which it had to wait */
 	uint64_t lock_wait_ns;      /* total time waited */
 	uint64_t lock_max_wait_ns;  /* longest single wait */
+	/*
+	 * Version 2: pages inside free chunks given back to the kernel (the
+	 * release threshold, and malloc_trim).  released_bytes is what is
+	 * released now; the two totals only grow, and released_bytes always
+	 * equals release_total_bytes - reuse_total_bytes.
+	 */
+	uint64_t released_bytes;      /* whole pages of free chunks now released */
+	uint64_t release_total_bytes; /* bytes ever released */
+	uint64_t reuse_total_bytes;   /* released bytes handed out again or absorbed by top */
+	uint64_t release_calls;       /* madvise calls made to release them */
 };
 
 struct ptm_abi_block {

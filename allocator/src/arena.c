@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "usdt.h"
 
 struct ptm_arena ptm_i_main_arena = {
 	.mutex = PTM_LOCK_INIT,
@@ -77,8 +78,10 @@ void ptm_i_arena_lock_contended(mstate av)
 {
 	uint64_t t0 = now_ns(), waited;
 
+	PTM_PROBE1(lock_contended_begin, av);
 	ptm_lock(&av->mutex);
 	waited = now_ns() - t0;
+	PTM_PROBE2(lock_contended_end, av, waited);
 	av->books.lock_contended++;
 	av->books.lock_wait_ns += waited;
 	if (waited > av->books.lock_max_wait_ns)
@@ -371,11 +374,13 @@ int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad)
 		if (new_size + (HEAP_MAX_SIZE - prev_heap->size) < trim + MINSIZE + mp_.pagesize)
 			break;
 		ar_ptr->system_mem -= heap->size;
+		PTM_PROBE3(heap_shrink, ar_ptr, heap->size, ar_ptr->system_mem);
 		delete_heap(heap);
 		heap = prev_heap;
 		if (!prev_inuse(p)) {
 			p = prev_chunk(p);
 			ptm_i_unlink_chunk(ar_ptr, p);
+			ptm_i_release_absorbed(ar_ptr, p, chunksize(p));
 		}
 		ar_ptr->top = top_chunk = p;
 		set_head(top_chunk, new_size | PREV_INUSE);
@@ -395,6 +400,7 @@ int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad)
 	if (shrink_heap(heap, extra) != 0)
 		return 0;
 	ar_ptr->system_mem -= extra;
+	PTM_PROBE3(heap_shrink, ar_ptr, extra, ar_ptr->system_mem);
 	set_head(top_chunk, (top_size - extra) | PREV_INUSE);
 	return 1;
 }
@@ -451,6 +457,7 @@ static mstate new_arena(size_t size)
 	detach_arena(replaced);
 	ptm_unlock(&free_list_lock);
 	ptm_i_thread_arena = a;
+	PTM_PROBE2(arena_create, a, a->index);
 	return a;
 }
 
@@ -472,6 +479,7 @@ static mstate get_free_list(void)
 	if (result != NULL) {
 		ptm_i_arena_lock(result);
 		ptm_i_thread_arena = result;
+		PTM_PROBE2(arena_reuse, result, result->index);
 	}
 	return result;
 }
@@ -527,6 +535,7 @@ out:
 	next_to_use = result->next;
 	ptm_unlock(&next_lock);
 	ptm_i_thread_arena = result;
+	PTM_PROBE2(arena_reuse, result, result->index);
 	return result;
 }
 

@@ -16,10 +16,328 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "usdt.h"
 
 #define MAX_ITERS 10000
 
 #define arena_flag(av) ((av) != main_arena ? NON_MAIN_ARENA : 0)
+
+/*
+ * Returning the holes' pages.  A free chunk of at least the release
+ * threshold gives the whole pages inside it back to the kernel, except its
+ * first REL_KEEP bytes (prev_size, size, the four bin links and the release
+ * words below), which stay resident like the next chunk's header that holds
+ * its footer.
+ *
+ * Releasing at once would make a program that frees and soon reuses big
+ * blocks (a growing realloc, a request/response buffer) pay a madvise and
+ * page faults each time.  So a chunk that crosses the threshold first
+ * becomes pending: it joins its arena's FIFO list of pending chunks, stamped
+ * with the arena's free clock (one tick per free into the bins).  Each free
+ * then releases at most REL_PER_FREE pending chunks that have stayed free
+ * for the release delay (in ticks, adapted per arena: see rel_delay); one
+ * that is allocated, split or merged before that leaves the list in O(1)
+ * and costs nothing.  A released chunk
+ * carries a mark meaning "every whole page of rel_lo..rel_hi is released".
+ *
+ * The words after the bin links, kept only while the chunk is free:
+ *   mark     a keyed hash of the chunk's address and size, one value for
+ *            pending and another for released; anything else means neither
+ *   next     pending list: the next (younger) pending chunk
+ *   prev     pending list: the previous (older) one
+ *   since    the arena's free clock when it became pending, or released
+ *   carried  pending: bytes of its whole pages already released (it was
+ *            merged from released or pending parts), for exact books
+ *
+ * Splitting a released chunk leaves the remainder released over the pages
+ * it still spans (a subset of the victim's); splitting a pending one leaves
+ * the remainder pending in the victim's place in the list.  Merging
+ * released or pending parts makes a pending chunk carrying their released
+ * bytes.  Released pages fault back in on reuse: zero after MADV_DONTNEED,
+ * old or zero contents after MADV_FREE; malloc may return either, and
+ * calloc clears everything but fresh top memory anyway.  A stale mark (user
+ * data that happens to equal the hash after the chunk was reused) could
+ * only cost a missed or repeated release, never correctness, and every
+ * path that hands a marked chunk out clears the mark first.
+ */
+struct rel_words {
+	uintptr_t mark;
+	mchunkptr next;
+	mchunkptr prev;
+	uint64_t since;
+	uint64_t carried;
+};
+
+#define REL_KEEP      (sizeof(struct ptm_chunk) + sizeof(struct rel_words))
+#define rel_of(p)     ((struct rel_words *)((char *)(p) + sizeof(struct ptm_chunk)))
+#define REL_MARK_SALT ((uintptr_t)0x9e3779b97f4a7c15ULL)
+#define REL_PER_FREE  2
+
+enum rel_state { REL_NONE, REL_PENDING, REL_RELEASED };
+
+static inline uintptr_t rel_lo(mchunkptr p)
+{
+	return ALIGN_UP((uintptr_t)p + REL_KEEP, mp_.pagesize);
+}
+
+static inline uintptr_t rel_hi(mchunkptr p, size_t size)
+{
+	return ALIGN_DOWN((uintptr_t)p + size, mp_.pagesize);
+}
+
+static inline size_t rel_span(mchunkptr p, size_t size)
+{
+	uintptr_t lo = rel_lo(p), hi = rel_hi(p, size);
+
+	return hi > lo ? hi - lo : 0;
+}
+
+static inline uintptr_t rel_mark_value(mchunkptr p, size_t size, enum rel_state st)
+{
+	return (ptm_i_tcache_key ^ REL_MARK_SALT) ^ (uintptr_t)p ^ (size << 7) ^ (uintptr_t)st;
+}
+
+static enum rel_state rel_state_of(mchunkptr p, size_t size)
+{
+	uintptr_t m;
+
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return REL_NONE;
+	m = rel_of(p)->mark;
+	if (m == rel_mark_value(p, size, REL_RELEASED))
+		return REL_RELEASED;
+	if (m == rel_mark_value(p, size, REL_PENDING))
+		return REL_PENDING;
+	return REL_NONE;
+}
+
+static void rel_madvise(mstate av, uintptr_t lo, uintptr_t hi)
+{
+	if (hi <= lo)
+		return;
+	av->books.release_calls++;
+	PTM_PROBE3(page_release, av, lo, hi - lo);
+	if (mp_.release_madv_free && ptm_i_sys_madvise((void *)lo, hi - lo, MADV_FREE) == 0)
+		return;
+	ptm_i_sys_madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void pending_unlink(mstate av, struct rel_words *w)
+{
+	if (w->prev != NULL)
+		rel_of(w->prev)->next = w->next;
+	else
+		av->rel_pending_head = w->next;
+	if (w->next != NULL)
+		rel_of(w->next)->prev = w->prev;
+	else
+		av->rel_pending_tail = w->prev;
+}
+
+/*
+ * The delay adapts per arena: pages reused within one delay of their
+ * release were released too early (a program cycling big blocks), so the
+ * arena doubles its delay, up to 2^REL_MAX_SHIFT times the option; after
+ * REL_CALM releases with no such reuse it halves it again.
+ */
+#define REL_MAX_SHIFT 6
+#define REL_CALM      256
+
+static inline uint64_t rel_delay(mstate av)
+{
+	return (uint64_t)mp_.release_delay << av->rel_delay_shift;
+}
+
+/* Released chunk p goes back into use: was its release premature? */
+static void rel_note_reuse(mstate av, mchunkptr p, size_t size)
+{
+	if (rel_state_of(p, size) != REL_RELEASED)
+		return;
+	if (av->rel_clock - rel_of(p)->since < rel_delay(av)) {
+		if (av->rel_delay_shift < REL_MAX_SHIFT)
+			av->rel_delay_shift++;
+		av->rel_calm = 0;
+	}
+}
+
+/* Releases all of pending chunk p's whole pages and marks it released. */
+static void rel_release(mstate av, mchunkptr p, size_t size)
+{
+	struct rel_words *w = rel_of(p);
+	size_t span = rel_span(p, size), fresh = span - w->carried;
+
+	pending_unlink(av, w);
+	rel_madvise(av, rel_lo(p), rel_hi(p, size));
+	av->books.release_total_bytes += fresh;
+	av->books.released_bytes += fresh;
+	w->mark = rel_mark_value(p, size, REL_RELEASED);
+	w->since = av->rel_clock;
+	if (++av->rel_calm >= REL_CALM) {
+		av->rel_calm = 0;
+		if (av->rel_delay_shift > 0)
+			av->rel_delay_shift--;
+	}
+}
+
+/*
+ * Takes p's mark off, if it has one (leaving the pending list): returns the
+ * bytes of its pages that are released, which leave the released books; the
+ * caller says where they go.
+ */
+static size_t rel_take(mstate av, mchunkptr p, size_t size)
+{
+	struct rel_words *w;
+	size_t released;
+
+	switch (rel_state_of(p, size)) {
+	case REL_NONE:
+		return 0;
+	case REL_PENDING:
+		w = rel_of(p);
+		pending_unlink(av, w);
+		released = w->carried;
+		break;
+	default:
+		w = rel_of(p);
+		released = rel_span(p, size);
+		break;
+	}
+	w->mark = 0;
+	av->books.released_bytes -= released;
+	return released;
+}
+
+/* Released pages going back into use: an allocation, or the top chunk. */
+static inline void rel_reuse(mstate av, size_t bytes)
+{
+	av->books.reuse_total_bytes += bytes;
+}
+
+/*
+ * Free chunk q of size s was just made by merging parts whose released
+ * bytes (rel_take's results) sum to carried.  It becomes pending if it is
+ * big enough or holds released pages already.
+ */
+static void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
+{
+	size_t thr = mp_.release_threshold;
+	struct rel_words *w;
+
+	if (carried == 0 && (thr == 0 || s < thr))
+		return;
+	if (rel_span(q, s) == 0) {
+		rel_reuse(av, carried);
+		return;
+	}
+	w = rel_of(q);
+	w->mark = rel_mark_value(q, s, REL_PENDING);
+	w->since = av->rel_clock;
+	w->carried = carried;
+	w->next = NULL;
+	w->prev = av->rel_pending_tail;
+	if (w->prev != NULL)
+		rel_of(w->prev)->next = q;
+	else
+		av->rel_pending_head = q;
+	av->rel_pending_tail = q;
+	av->books.released_bytes += carried;
+}
+
+/*
+ * Free chunk victim of size is split: its first part goes into use, the
+ * rest, remainder of rsize (NULL if none), stays free.  The remainder keeps
+ * the victim's state over the pages it spans.
+ */
+static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remainder, size_t rsize)
+{
+	enum rel_state st = rel_state_of(victim, size);
+	struct rel_words *w, *rw, tmp;
+	size_t kept;
+
+	if (likely(st == REL_NONE))
+		return;
+	rel_note_reuse(av, victim, size);
+	if (remainder == NULL || rel_span(remainder, rsize) == 0) {
+		rel_reuse(av, rel_take(av, victim, size));
+		return;
+	}
+	w = rel_of(victim);
+	rw = rel_of(remainder);
+	if (st == REL_RELEASED) {
+		uint64_t since = w->since;
+
+		kept = rel_span(remainder, rsize);
+		rel_reuse(av, rel_take(av, victim, size) - kept);
+		rw->mark = rel_mark_value(remainder, rsize, REL_RELEASED);
+		rw->since = since;
+		av->books.released_bytes += kept;
+		return;
+	}
+	/*
+	 * Pending: the remainder takes the victim's place and age in the list.
+	 * The two sets of words may overlap, so they go through a copy.
+	 */
+	tmp = *w;
+	w->mark = 0;
+	av->books.released_bytes -= tmp.carried;
+	rel_reuse(av, tmp.carried);
+	tmp.mark = rel_mark_value(remainder, rsize, REL_PENDING);
+	tmp.carried = 0;
+	*rw = tmp;
+	if (tmp.prev != NULL)
+		rel_of(tmp.prev)->next = remainder;
+	else
+		av->rel_pending_head = remainder;
+	if (tmp.next != NULL)
+		rel_of(tmp.next)->prev = remainder;
+	else
+		av->rel_pending_tail = remainder;
+}
+
+/* One tick of the arena's free clock: release what has waited long enough. */
+static void rel_tick(mstate av)
+{
+	uint64_t now = ++av->rel_clock, delay = rel_delay(av);
+
+	/* Off: chunks merged from released parts stay pending, for malloc_trim. */
+	if (mp_.release_threshold == 0)
+		return;
+	for (int i = 0; i < REL_PER_FREE; i++) {
+		mchunkptr p = av->rel_pending_head;
+
+		if (p == NULL || now - rel_of(p)->since < delay)
+			return;
+		rel_release(av, p, chunksize(p));
+	}
+}
+
+/* The released bytes free chunk p's mark stands for (for the checker). */
+size_t ptm_i_release_marked(mchunkptr p, size_t size, int *pending)
+{
+	switch (rel_state_of(p, size)) {
+	case REL_PENDING:
+		*pending = 1;
+		return rel_of(p)->carried;
+	case REL_RELEASED:
+		*pending = 0;
+		return rel_span(p, size);
+	default:
+		*pending = 0;
+		return 0;
+	}
+}
+
+/* The next chunk on the pending-release list (for the checker). */
+mchunkptr ptm_i_release_next(mchunkptr p)
+{
+	return rel_of(p)->next;
+}
+
+/* A free chunk p of the arena joins the top chunk (heap_trim). */
+void ptm_i_release_absorbed(mstate av, mchunkptr p, size_t size)
+{
+	rel_reuse(av, rel_take(av, p, size));
+}
 
 /* Takes a free chunk out of its bin; large chunks also out of the size list. */
 void ptm_i_unlink_chunk(mstate av, mchunkptr p)
@@ -60,6 +378,7 @@ void ptm_i_consolidate(mstate av)
 	mchunkptr unsorted_bin = unsorted_chunks(av), first_unsorted;
 	mchunkptr p, nextp, nextchunk;
 	size_t size, nextsize, prevsize;
+	size_t carried;
 
 	av->have_fastchunks = 0;
 	for (unsigned i = 0; i < NFASTBINS; i++) {
@@ -76,6 +395,7 @@ void ptm_i_consolidate(mstate av)
 			books_fast(av, -1, -(long)size);
 			nextchunk = chunk_at_offset(p, size);
 			nextsize = chunksize(nextchunk);
+			carried = 0;
 			if (!prev_inuse(p)) {
 				prevsize = p->prev_size;
 				size += prevsize;
@@ -83,11 +403,13 @@ void ptm_i_consolidate(mstate av)
 				if (unlikely(chunksize(p) != prevsize))
 					ptm_i_printerr("corrupted size vs. prev_size in fastbins");
 				ptm_i_unlink_chunk(av, p);
+				carried += rel_take(av, p, prevsize);
 			}
 			if (nextchunk != av->top) {
 				if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 					size += nextsize;
 					ptm_i_unlink_chunk(av, nextchunk);
+					carried += rel_take(av, nextchunk, nextsize);
 				} else {
 					clear_inuse_bit_at_offset(nextchunk, 0);
 				}
@@ -103,10 +425,12 @@ void ptm_i_consolidate(mstate av)
 				p->fd = first_unsorted;
 				set_foot(p, size);
 				books_binned(av, 1, (long)size);
+				rel_after_merge(av, p, size, carried);
 			} else {
 				size += nextsize;
 				set_head(p, size | PREV_INUSE);
 				av->top = p;
+				rel_reuse(av, carried);
 			}
 			p = nextp;
 		}
@@ -121,12 +445,14 @@ static void *split_to_unsorted(mstate av, mchunkptr victim, size_t size, size_t 
 	mchunkptr remainder, bck, fwd;
 
 	if (remainder_size < MINSIZE) {
+		rel_split(av, victim, size, NULL, 0);
 		set_inuse_bit_at_offset(victim, size);
 		if (av != main_arena)
 			set_non_main_arena(victim);
 		return chunk2mem(victim);
 	}
 	remainder = chunk_at_offset(victim, nb);
+	rel_split(av, victim, size, remainder, remainder_size);
 	bck = unsorted_chunks(av);
 	fwd = bck->fd;
 	if (unlikely(fwd->bk != bck))
@@ -332,6 +658,7 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 			    victim == av->last_remainder && size > nb + MINSIZE) {
 				remainder_size = size - nb;
 				remainder = chunk_at_offset(victim, nb);
+				rel_split(av, victim, size, remainder, remainder_size);
 				unsorted_chunks(av)->bk = unsorted_chunks(av)->fd = remainder;
 				av->last_remainder = remainder;
 				remainder->bk = remainder->fd = unsorted_chunks(av);
@@ -355,6 +682,8 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 			books_binned(av, -1, -(long)size);
 
 			if (size == nb) {
+				rel_note_reuse(av, victim, size);
+				rel_reuse(av, rel_take(av, victim, size));
 				set_inuse_bit_at_offset(victim, size);
 				if (av != main_arena)
 					set_non_main_arena(victim);
@@ -468,6 +797,7 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 {
 	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
 	size_t nextsize, prevsize;
+	size_t carried = 0;
 
 	if (unlikely(p == av->top))
 		ptm_i_printerr("double free or corruption (top)");
@@ -487,10 +817,12 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		if (unlikely(chunksize(p) != prevsize))
 			ptm_i_printerr("corrupted size vs. prev_size while consolidating");
 		ptm_i_unlink_chunk(av, p);
+		carried += rel_take(av, p, prevsize);
 	}
 	if (nextchunk != av->top) {
 		if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 			ptm_i_unlink_chunk(av, nextchunk);
+			carried += rel_take(av, nextchunk, nextsize);
 			size += nextsize;
 		} else {
 			clear_inuse_bit_at_offset(nextchunk, 0);
@@ -510,11 +842,14 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		set_head(p, size | PREV_INUSE);
 		set_foot(p, size);
 		books_binned(av, 1, (long)size);
+		rel_after_merge(av, p, size, carried);
 	} else {
 		size += nextsize;
 		set_head(p, size | PREV_INUSE);
 		av->top = p;
+		rel_reuse(av, carried);
 	}
+	rel_tick(av);
 
 	/* A big free chunk: a good moment to consolidate and give memory back. */
 	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
@@ -617,6 +952,8 @@ void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 		/* Grow into the free chunk after. */
 		newp = oldp;
 		ptm_i_unlink_chunk(av, next);
+		rel_note_reuse(av, next, nextsize);
+		rel_reuse(av, rel_take(av, next, nextsize));
 	} else {
 		newmem = ptm_i_int_malloc(av, nb - MALLOC_ALIGN_MASK);
 		if (newmem == NULL)
@@ -698,14 +1035,14 @@ void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes)
 }
 
 /*
- * malloc_trim's work for one arena: consolidate, then return every whole
- * page inside each free chunk (keeping the chunk's own header and links),
- * then for the main arena give back the top beyond pad.
+ * malloc_trim's work for one arena: consolidate, then release every whole
+ * page inside each free chunk that has not released them yet, pending or
+ * not (keeping the chunk's header, links and release words), then for the
+ * main arena give back the top beyond pad.
  */
 int ptm_i_mtrim(mstate av, size_t pad)
 {
-	const size_t ps = mp_.pagesize, psm1 = ps - 1;
-	const unsigned psindex = bin_index(ps);
+	const unsigned psindex = bin_index(mp_.pagesize);
 	int result = 0;
 
 	ptm_i_consolidate(av);
@@ -717,17 +1054,25 @@ int ptm_i_mtrim(mstate av, size_t pad)
 		bin = bin_at(av, i);
 		for (p = last(bin); p != bin; p = p->bk) {
 			size_t size = chunksize(p);
-			char *paligned_mem;
+			enum rel_state st = rel_state_of(p, size);
 
-			if (size <= psm1 + sizeof(struct ptm_chunk))
+			if (st == REL_RELEASED || rel_span(p, size) == 0)
 				continue;
-			paligned_mem =
-				(char *)(((uintptr_t)p + sizeof(struct ptm_chunk) + psm1) & ~psm1);
-			size -= (size_t)(paligned_mem - (char *)p);
-			if (size > psm1) {
-				ptm_i_sys_madvise(paligned_mem, size & ~psm1, MADV_DONTNEED);
-				result = 1;
+			if (st == REL_NONE) {
+				struct rel_words *w = rel_of(p);
+
+				/* A pending chunk of one, released at once. */
+				w->carried = 0;
+				w->prev = av->rel_pending_tail;
+				w->next = NULL;
+				if (w->prev != NULL)
+					rel_of(w->prev)->next = p;
+				else
+					av->rel_pending_head = p;
+				av->rel_pending_tail = p;
 			}
+			rel_release(av, p, size);
+			result = 1;
 		}
 	}
 	return result | (av == main_arena ? ptm_i_systrim(pad, av) : 0);

@@ -339,7 +339,8 @@ static int check_large_order(struct checker *ck, mstate av, unsigned i, mchunkpt
 
 static int check_bins(struct checker *ck, mstate av)
 {
-	uint64_t chunks = 0, bytes = 0;
+	uint64_t chunks = 0, bytes = 0, released = 0, npending = 0, listed = 0;
+	int pending;
 
 	for (unsigned i = 1; i < NBINS; i++) {
 		mchunkptr bin = bin_at(av, i);
@@ -369,6 +370,8 @@ static int check_bins(struct checker *ck, mstate av)
 			s->flags |= CH_IN_BIN;
 			chunks++;
 			bytes += size;
+			released += ptm_i_release_marked(p, size, &pending);
+			npending += (uint64_t)pending;
 			ck->c.free_chunks++;
 			ck->c.free_bytes += size;
 			if (++n > ck->nchunks)
@@ -388,6 +391,28 @@ static int check_bins(struct checker *ck, mstate av)
 			    av->index, (unsigned long)chunks, (unsigned long)bytes,
 			    (unsigned long)av->books.binned_chunks,
 			    (unsigned long)av->books.binned_bytes);
+	for (mchunkptr p = av->rel_pending_head; p != NULL; p = ptm_i_release_next(p)) {
+		struct slot *s = find(ck, p);
+
+		if (s == NULL || !(s->flags & CH_IN_BIN))
+			return fail(ck, "arena %u: pending-release chunk %p is not a free chunk",
+				    av->index, (void *)p);
+		if (++listed > ck->nchunks)
+			return fail(ck, "arena %u: pending-release list loops", av->index);
+	}
+	if (listed != npending)
+		return fail(ck, "arena %u: %lu chunks marked pending, %lu on the list", av->index,
+			    (unsigned long)npending, (unsigned long)listed);
+	/* Released pages live only in binned chunks' marks; the books must agree. */
+	if (released != av->books.released_bytes ||
+	    av->books.released_bytes != av->books.release_total_bytes - av->books.reuse_total_bytes)
+		return fail(ck,
+			    "arena %u: marked chunks span %lu released bytes; books say %lu "
+			    "(released %lu - reused %lu)",
+			    av->index, (unsigned long)released,
+			    (unsigned long)av->books.released_bytes,
+			    (unsigned long)av->books.release_total_bytes,
+			    (unsigned long)av->books.reuse_total_bytes);
 	return 0;
 }
 

@@ -77,6 +77,10 @@ static inline unsigned bin_index(size_t sz)
 
 #define ARENA_NONCONTIGUOUS 0x2U
 
+/* Free chunks of at least this size give their whole pages back (bins.c). */
+#define DEFAULT_RELEASE_THRESHOLD ((size_t)8 * 1024)
+#define DEFAULT_RELEASE_DELAY     ((size_t)1024)
+
 /*
  * A futex lock, glibc's low-level lock: 0 free, 1 held, 2 held with waiters.
  * Taking and releasing an uncontended lock is one atomic instruction each,
@@ -143,6 +147,12 @@ struct ptm_arena {
 	 * the lock is released.
 	 */
 	struct ptm_abi_arena books;
+	/* Free chunks waiting to release their pages, oldest first (bins.c). */
+	mchunkptr rel_pending_head;
+	mchunkptr rel_pending_tail;
+	uint64_t rel_clock;       /* frees into the bins so far */
+	unsigned rel_delay_shift; /* the release delay is the option's << this */
+	unsigned rel_calm;        /* releases since one proved premature */
 };
 
 typedef struct ptm_arena *mstate;
@@ -192,6 +202,10 @@ struct ptm_params {
 	size_t max_fast;
 	int perturb_byte;
 	size_t pagesize;
+	size_t release_threshold; /* free chunks this big release their pages; 0 = off */
+	size_t release_delay;     /* ... after this many further frees in the arena */
+	int release_madv_free;    /* release with MADV_FREE rather than MADV_DONTNEED */
+	size_t sample_interval;   /* mean bytes between samples; 0 = off */
 };
 
 struct ptm_tcache_entry {
@@ -202,6 +216,9 @@ struct ptm_tcache_entry {
 struct ptm_tcache {
 	uint16_t counts[TCACHE_MAX_BINS];
 	struct ptm_tcache_entry *entries[TCACHE_MAX_BINS];
+	/* The sampled profile (sample.c): bytes until the next sample, and its generator. */
+	intptr_t sample_left;
+	uint64_t sample_rng;
 	/* The registry of live caches, for statistics merged on read. */
 	struct ptm_tcache *reg_next;
 	struct ptm_tcache *reg_prev;
@@ -330,6 +347,9 @@ void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes) PTM_HIDDEN;
 void ptm_i_consolidate(mstate av) PTM_HIDDEN;
 void ptm_i_unlink_chunk(mstate av, mchunkptr p) PTM_HIDDEN;
 int ptm_i_mtrim(mstate av, size_t pad) PTM_HIDDEN;
+void ptm_i_release_absorbed(mstate av, mchunkptr p, size_t size) PTM_HIDDEN;
+size_t ptm_i_release_marked(mchunkptr p, size_t size, int *pending) PTM_HIDDEN;
+mchunkptr ptm_i_release_next(mchunkptr p) PTM_HIDDEN;
 
 /* sysmem.c: the only file that talks to the kernel about memory. */
 void *ptm_i_sys_sbrk(intptr_t increment) PTM_HIDDEN;
@@ -341,7 +361,14 @@ void *ptm_i_sys_mremap(void *old, size_t old_len, size_t new_len) PTM_HIDDEN;
 void *ptm_i_sysmalloc(size_t nb, mstate av) PTM_HIDDEN;
 int ptm_i_systrim(size_t pad, mstate av) PTM_HIDDEN;
 void ptm_i_munmap_chunk(mchunkptr p) PTM_HIDDEN;
+char *ptm_i_sys_mmap_chunk(size_t size) PTM_HIDDEN;
 mchunkptr ptm_i_mremap_chunk(mchunkptr p, size_t new_size) PTM_HIDDEN;
+
+/* sample.c */
+void ptm_i_sample_reset(struct ptm_tcache *tc) PTM_HIDDEN;
+void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes) PTM_HIDDEN;
+int ptm_i_sample_is(mchunkptr p) PTM_HIDDEN;
+void ptm_i_sample_forget(mchunkptr p) PTM_HIDDEN;
 
 /* tcache.c */
 void ptm_i_tcache_init(void) PTM_HIDDEN;

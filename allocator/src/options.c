@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ptm.h"
 #include "internal.h"
 
 extern char **environ;
@@ -27,6 +28,8 @@ struct ptm_params ptm_i_mp = {
 	.n_mmaps_max = 65536,
 	.tcache_count = TCACHE_FILL_COUNT,
 	.tcache_max_bytes = MAX_TCACHE_SIZE,
+	.release_threshold = DEFAULT_RELEASE_THRESHOLD,
+	.release_delay = DEFAULT_RELEASE_DELAY,
 };
 
 enum opt_id {
@@ -41,6 +44,10 @@ enum opt_id {
 	OPT_TCACHE_COUNT,
 	OPT_TCACHE_MAX,
 	OPT_TCACHE_UNSORTED_LIMIT,
+	OPT_RELEASE_THRESHOLD,
+	OPT_RELEASE_MADV_FREE,
+	OPT_RELEASE_DELAY,
+	OPT_SAMPLE_INTERVAL,
 };
 
 struct opt_desc {
@@ -70,6 +77,13 @@ static const struct opt_desc options[] = {
 	 MAX_TCACHE_SIZE},
 	{OPT_TCACHE_UNSORTED_LIMIT, "tcache_unsorted_limit", "MALLOC_TCACHE_UNSORTED_LIMIT_", NULL,
 	 0, 0, SIZE_MAX},
+	{OPT_RELEASE_THRESHOLD, "release_threshold", "MALLOC_RELEASE_THRESHOLD_", NULL,
+	 DEFAULT_RELEASE_THRESHOLD, 0, SIZE_MAX},
+	{OPT_RELEASE_MADV_FREE, "release_madv_free", "MALLOC_RELEASE_MADV_FREE_", NULL, 0, 0, 1},
+	{OPT_RELEASE_DELAY, "release_delay", "MALLOC_RELEASE_DELAY_", NULL, DEFAULT_RELEASE_DELAY,
+	 0, SIZE_MAX},
+	{OPT_SAMPLE_INTERVAL, "sample_interval", "MALLOC_SAMPLE_INTERVAL_", NULL, 0, 0,
+	 (size_t)1 << 40},
 };
 
 static void set_tcache_max(size_t bytes)
@@ -122,6 +136,21 @@ static void apply(enum opt_id id, size_t v, bool from_mallopt)
 		break;
 	case OPT_TCACHE_UNSORTED_LIMIT:
 		mp_.tcache_unsorted_limit = v;
+		break;
+	case OPT_RELEASE_THRESHOLD:
+		mp_.release_threshold = v;
+		break;
+	case OPT_RELEASE_MADV_FREE:
+		mp_.release_madv_free = (int)v;
+		break;
+	case OPT_RELEASE_DELAY:
+		mp_.release_delay = v;
+		break;
+	case OPT_SAMPLE_INTERVAL:
+		__atomic_store_n(&mp_.sample_interval, v, __ATOMIC_RELAXED);
+		/* Other threads' caches pick it up when they next sample or start. */
+		if (from_mallopt && ptm_i_tcache != NULL)
+			ptm_i_sample_reset(ptm_i_tcache);
 		break;
 	}
 }
@@ -275,6 +304,18 @@ int ptm_i_mallopt(int param, int value)
 	case M_ARENA_MAX:
 		id = OPT_ARENA_MAX;
 		break;
+	case PTM_M_RELEASE_THRESHOLD:
+		id = OPT_RELEASE_THRESHOLD;
+		break;
+	case PTM_M_RELEASE_MADV_FREE:
+		id = OPT_RELEASE_MADV_FREE;
+		break;
+	case PTM_M_RELEASE_DELAY:
+		id = OPT_RELEASE_DELAY;
+		break;
+	case PTM_M_SAMPLE_INTERVAL:
+		id = OPT_SAMPLE_INTERVAL;
+		break;
 	default:
 		/* glibc ignores parameters it does not know, and reports success. */
 		return 1;
@@ -308,6 +349,15 @@ int ptm_i_mallopt(int param, int value)
 	case OPT_MMAP_MAX:
 	case OPT_PERTURB:
 		apply(id, (size_t)(unsigned)value, true);
+		break;
+	case OPT_RELEASE_THRESHOLD:
+	case OPT_RELEASE_MADV_FREE:
+	case OPT_RELEASE_DELAY:
+	case OPT_SAMPLE_INTERVAL:
+		if (value >= 0 && (size_t)value <= o->max)
+			apply(id, (size_t)value, true);
+		else
+			res = 0;
 		break;
 	default:
 		apply(id, (size_t)(long)value, true);

@@ -311,6 +311,10 @@ static void arena_stats(mstate av, struct ptm_arena_stats *a)
 	a->lock_contended = av->books.lock_contended;
 	a->lock_wait_ns = av->books.lock_wait_ns;
 	a->lock_max_wait_ns = av->books.lock_max_wait_ns;
+	a->released_bytes = av->books.released_bytes;
+	a->release_total_bytes = av->books.release_total_bytes;
+	a->reuse_total_bytes = av->books.reuse_total_bytes;
+	a->release_calls = av->books.release_calls;
 	if (av->top != initial_top(av))
 		count_free(a, &a->top, chunksize(av->top));
 	for (unsigned i = 0; i < NFASTBINS; i++)
@@ -362,6 +366,10 @@ PTM_API int ptm_stats_get(struct ptm_stats *st)
 				   a->large.chunks + a->top.chunks;
 		if (a->largest_free > st->largest_free)
 			st->largest_free = a->largest_free;
+		st->released_bytes += a->released_bytes;
+		st->release_total_bytes += a->release_total_bytes;
+		st->reuse_total_bytes += a->reuse_total_bytes;
+		st->release_calls += a->release_calls;
 		av = __atomic_load_n(&av->next, __ATOMIC_ACQUIRE);
 	} while (av != main_arena);
 	ptm_i_tcache_sum(&st->tcache.chunks, &st->tcache.bytes, &st->tcache_threads);
@@ -400,9 +408,12 @@ PTM_API int ptm_stats_json(FILE *fp)
 	fprintf(fp,
 		",\"tcache_threads\":%" PRIu64 ",\"mmapped_chunks\":%" PRIu64
 		",\"mmapped_bytes\":%" PRIu64 ",\"max_mmapped_chunks\":%" PRIu64
-		",\"max_mmapped_bytes\":%" PRIu64 ",\"arenas\":[",
+		",\"max_mmapped_bytes\":%" PRIu64 ",\"released_bytes\":%" PRIu64
+		",\"release_total_bytes\":%" PRIu64 ",\"reuse_total_bytes\":%" PRIu64
+		",\"release_calls\":%" PRIu64 ",\"arenas\":[",
 		st.tcache_threads, st.mmapped_chunks, st.mmapped_bytes, st.max_mmapped_chunks,
-		st.max_mmapped_bytes);
+		st.max_mmapped_bytes, st.released_bytes, st.release_total_bytes,
+		st.reuse_total_bytes, st.release_calls);
 	for (uint64_t i = 0; i < st.arenas_reported; i++) {
 		const struct ptm_arena_stats *a = &st.arenas[i];
 
@@ -427,9 +438,12 @@ PTM_API int ptm_stats_json(FILE *fp)
 		fprintf(fp,
 			"],\"threads_attached\":%" PRIu64 ",\"lock_acquisitions\":%" PRIu64
 			",\"lock_contended\":%" PRIu64 ",\"lock_wait_ns\":%" PRIu64
-			",\"lock_max_wait_ns\":%" PRIu64 "}",
+			",\"lock_max_wait_ns\":%" PRIu64 ",\"released_bytes\":%" PRIu64
+			",\"release_total_bytes\":%" PRIu64 ",\"reuse_total_bytes\":%" PRIu64
+			",\"release_calls\":%" PRIu64 "}",
 			a->threads_attached, a->lock_acquisitions, a->lock_contended,
-			a->lock_wait_ns, a->lock_max_wait_ns);
+			a->lock_wait_ns, a->lock_max_wait_ns, a->released_bytes,
+			a->release_total_bytes, a->reuse_total_bytes, a->release_calls);
 	}
 	fputs("]}\n", fp);
 	if (ferror(fp))

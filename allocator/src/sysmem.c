@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "usdt.h"
 
 void *ptm_i_sys_sbrk(intptr_t increment)
 {
@@ -90,29 +91,40 @@ static void stat_max_int(int *slot, int v)
 		;
 }
 
-/* A chunk of its own mapping: prev_size holds the offset from the mapping's start. */
-static void *sysmalloc_mmap(size_t nb)
+/*
+ * A mapping of size bytes (a page multiple) for one chunk, booked: the
+ * caller places the chunk in it with prev_size = its offset from the start.
+ */
+char *ptm_i_sys_mmap_chunk(size_t size)
 {
-	size_t size = ALIGN_UP(nb + SIZE_SZ, mp_.pagesize);
-	char *mm;
-	mchunkptr p;
-	int n;
+	char *mm = ptm_i_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, 0);
 	size_t sum;
+	int n;
 
-	if (size <= nb)
-		return NULL;
-	mm = ptm_i_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, 0);
 	if (mm == MAP_FAILED)
 		return NULL;
-	p = (mchunkptr)mm;
-	p->prev_size = 0;
-	set_head(p, size | IS_MMAPPED);
 	n = __atomic_add_fetch(&mp_.n_mmaps, 1, __ATOMIC_RELAXED);
 	stat_max_int(&mp_.max_n_mmaps, n);
 	sum = __atomic_add_fetch(&mp_.mmapped_mem, size, __ATOMIC_RELAXED);
 	stat_max(&mp_.max_mmapped_mem, sum);
 	publish_mmapped();
-	return chunk2mem(p);
+	return mm;
+}
+
+/* A chunk of its own mapping: prev_size holds the offset from the mapping's start. */
+static void *sysmalloc_mmap(size_t nb)
+{
+	size_t size = ALIGN_UP(nb + SIZE_SZ, mp_.pagesize);
+	char *mm;
+
+	if (size <= nb)
+		return NULL;
+	mm = ptm_i_sys_mmap_chunk(size);
+	if (mm == NULL)
+		return NULL;
+	((mchunkptr)mm)->prev_size = 0;
+	set_head((mchunkptr)mm, size | IS_MMAPPED);
+	return chunk2mem((mchunkptr)mm);
 }
 
 /* The main arena's substitute for a failed sbrk: mapped space, at least 1 MiB. */
@@ -265,7 +277,7 @@ static void sysmalloc_brk(size_t nb, mstate av, size_t old_size, mchunkptr old_t
 void *ptm_i_sysmalloc(size_t nb, mstate av)
 {
 	mchunkptr old_top, p, remainder;
-	size_t old_size, size;
+	size_t old_size, size, old_system_mem;
 	bool tried_mmap = false;
 
 	if (av == NULL || (nb >= __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
@@ -281,6 +293,7 @@ void *ptm_i_sysmalloc(size_t nb, mstate av)
 
 	old_top = av->top;
 	old_size = chunksize(old_top);
+	old_system_mem = av->system_mem;
 	if (av != main_arena) {
 		sysmalloc_heap(nb, av, old_size, old_top);
 		if (chunksize(av->top) < nb + MINSIZE && !tried_mmap) {
@@ -294,6 +307,8 @@ void *ptm_i_sysmalloc(size_t nb, mstate av)
 	}
 	if (av->system_mem > av->max_system_mem)
 		av->max_system_mem = av->system_mem;
+	if (av->system_mem != old_system_mem)
+		PTM_PROBE3(heap_grow, av, av->system_mem - old_system_mem, av->system_mem);
 
 	p = av->top;
 	size = chunksize(p);
@@ -332,6 +347,7 @@ int ptm_i_systrim(size_t pad, mstate av)
 	if (released == 0)
 		return 0;
 	av->system_mem -= released;
+	PTM_PROBE3(heap_shrink, av, released, av->system_mem);
 	set_head(av->top, (top_size - released) | PREV_INUSE);
 	return 1;
 }

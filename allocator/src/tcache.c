@@ -92,6 +92,7 @@ void ptm_i_tcache_init(void)
 		ptm_i_arena_unlock(av);
 	if (victim != NULL) {
 		memset(victim, 0, bytes);
+		ptm_i_sample_reset(victim);
 		registry_add(victim);
 		ptm_i_tcache = victim;
 	}

@@ -172,7 +172,12 @@ static void json_dump_carries_the_same_numbers(void)
 	struct ptm_stats *st = malloc(sizeof(*st));
 	json_error_t jerr;
 	json_t *doc, *arenas;
+	char *g1 = ptm_malloc(100), *hole = ptm_malloc(64 * 1024), *g2 = ptm_malloc(100);
 
+	/* A released hole, so that the release books are not all zero. */
+	memset(hole, 1, 64 * 1024);
+	ptm_free(hole);
+	ptm_malloc_trim(0);
 	CHECK(ptm_stats_json(f) == 0);
 	fclose(f);
 	ptm_stats_get(st);
@@ -193,10 +198,24 @@ static void json_dump_carries_the_same_numbers(void)
 		CHECK_EQ_U64(
 			json_array_size(json_object_get(json_array_get(arenas, 0), "free_hist")),
 			PTM_STATS_HIST_BUCKETS);
+		CHECK(st->released_bytes >= 60 * 1024);
+		CHECK_EQ_U64(json_integer_value(json_object_get(doc, "released_bytes")),
+			     st->released_bytes);
+		CHECK_EQ_U64(json_integer_value(json_object_get(doc, "release_total_bytes")),
+			     st->release_total_bytes);
+		CHECK_EQ_U64(json_integer_value(json_object_get(doc, "reuse_total_bytes")),
+			     st->reuse_total_bytes);
+		CHECK_EQ_U64(json_integer_value(json_object_get(doc, "release_calls")),
+			     st->release_calls);
+		CHECK_EQ_U64(json_integer_value(
+				     json_object_get(json_array_get(arenas, 0), "released_bytes")),
+			     st->arenas[0].released_bytes);
 		json_decref(doc);
 	}
 	free(buf);
 	free(st);
+	ptm_free(g1);
+	ptm_free(g2);
 }
 
 /* heapfragd's side: copy remote memory, retry until the seqlock says consistent. */
@@ -230,6 +249,8 @@ static void exported_block_gives_mallinfo2_exactly(void)
 	struct ptm_abi_arena a;
 	struct mallinfo2 m = ptm_mallinfo2();
 	uint64_t arena = 0, ordblks = 0, smblks = 0, fordblks = 0, n = 0, keepcost = 0;
+	uint64_t released = 0;
+	struct ptm_stats *st = malloc(sizeof(*st));
 	unsigned retries = 0;
 
 	CHECK(remote_read((uintptr_t)&ptm_stats_block, &b, sizeof(b)) == 0);
@@ -248,6 +269,8 @@ static void exported_block_gives_mallinfo2_exactly(void)
 		ordblks += a.binned_chunks + 1;
 		smblks += a.fast_chunks;
 		fordblks += a.top_bytes + a.binned_bytes + a.fast_bytes;
+		released += a.released_bytes;
+		CHECK_EQ_U64(a.released_bytes, a.release_total_bytes - a.reuse_total_bytes);
 	}
 	CHECK_EQ_U64(n, b.narenas);
 	CHECK_EQ_U64(arena, m.arena);
@@ -257,6 +280,11 @@ static void exported_block_gives_mallinfo2_exactly(void)
 	CHECK_EQ_U64(keepcost, m.keepcost);
 	CHECK_EQ_U64(b.mmapped_chunks, m.hblks);
 	CHECK_EQ_U64(b.mmapped_bytes, m.hblkhd);
+	/* Version 2's release books, read remotely, equal the in-process ones. */
+	CHECK(st != NULL && ptm_stats_get(st) == 0);
+	if (st != NULL)
+		CHECK_EQ_U64(released, st->released_bytes);
+	free(st);
 }
 
 static volatile int stop_writers;

@@ -40,6 +40,8 @@ static void malloc_trim_returns_pages_inside_free_chunks(void)
 	unsigned seed = 12345;
 	int kept_ok = 1;
 
+	/* This is malloc_trim's job alone: the automatic release is off. */
+	CHECK(ptm_mallopt(PTM_M_RELEASE_THRESHOLD, 0) == 1);
 	for (int i = 0; i < NMSG; i++) {
 		msg[i] = ptm_malloc(1000);
 		fill(msg[i], 1000, (unsigned)i);
@@ -82,6 +84,7 @@ static void malloc_trim_returns_pages_inside_free_chunks(void)
 	}
 	CHECK(kept_ok);
 	checked_census("after reuse of trimmed pages");
+	CHECK(ptm_mallopt(PTM_M_RELEASE_THRESHOLD, 8192) == 1);
 }
 
 static void mallinfo2_matches_the_walk(void)

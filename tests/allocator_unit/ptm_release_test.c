@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ptm_release_test: free chunks above the release threshold give their
+ * whole pages back to the kernel by themselves (measured with mincore),
+ * incrementally and exactly once, take them back transparently on reuse,
+ * and the books count every byte.
+ *
+ * The seed's swiss-cheese incident (100,000 x malloc(1000), 90% freed at
+ * random) is measured against the floor a non-moving allocator cannot go
+ * below: the pages that still hold a byte of a surviving message.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ptm_stats.h"
+#include "ptm_test.h"
+
+#define NMSG 100000
+
+static size_t pagesize;
+
+/*
+ * Resident pages of [lo, hi).  Pages no longer mapped (the break lowered
+ * by a trim) count as not resident: one mincore per page when the whole
+ * range cannot be asked at once.
+ */
+static size_t resident_pages(const char *lo, const char *hi)
+{
+	char *start = (char *)((uintptr_t)lo & ~(pagesize - 1));
+	size_t len = (size_t)(hi - start), n = (len + pagesize - 1) / pagesize, res = 0;
+	unsigned char *vec = malloc(n);
+
+	CHECK(vec != NULL);
+	if (vec == NULL)
+		return 0;
+	if (mincore(start, len, vec) == 0) {
+		for (size_t i = 0; i < n; i++)
+			res += vec[i] & 1;
+	} else {
+		CHECK(errno == ENOMEM);
+		for (size_t i = 0; i < n; i++)
+			if (mincore(start + i * pagesize, pagesize, vec) == 0)
+				res += vec[0] & 1;
+	}
+	free(vec);
+	return res;
+}
+
+static int page_resident(const void *p)
+{
+	unsigned char v = 0;
+
+	/* The page is inside the heap: it must still be mapped. */
+	CHECK(mincore((void *)((uintptr_t)p & ~(pagesize - 1)), 1, &v) == 0);
+	return v & 1;
+}
+
+static struct ptm_stats stats(void)
+{
+	static struct ptm_stats st;
+
+	CHECK(ptm_stats_get(&st) == 0);
+	return st;
+}
+
+/* Marks each page holding a byte of [p, p + n) in map (one byte per page from base). */
+static void touch_map(unsigned char *map, uintptr_t base, const char *p, size_t n)
+{
+	for (uintptr_t a = (uintptr_t)p & ~(pagesize - 1); a < (uintptr_t)p + n; a += pagesize)
+		map[(a - base) / pagesize] = 1;
+}
+
+static void swiss_cheese_resident_heap_drops_to_the_live_pages(void)
+{
+	static void *msg[NMSG];
+	static size_t order[NMSG];
+	char *lo = (char *)UINTPTR_MAX, *hi = NULL;
+	size_t peak, after, trimmed, floor_pages = 0, npages;
+	unsigned char *map;
+	unsigned seed = 2024;
+	int kept_ok = 1;
+	struct ptm_stats st;
+
+	for (size_t i = 0; i < NMSG; i++) {
+		msg[i] = ptm_malloc(1000);
+		fill(msg[i], 1000, (unsigned)i);
+		if ((char *)msg[i] < lo)
+			lo = msg[i];
+		if ((char *)msg[i] + 1000 > hi)
+			hi = (char *)msg[i] + 1000;
+		order[i] = i;
+	}
+	peak = resident_pages(lo, hi);
+	for (size_t i = NMSG - 1; i > 0; i--) {
+		size_t j = (size_t)rand_r(&seed) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (size_t i = 0; i < NMSG * 9 / 10; i++) {
+		ptm_free(msg[order[i]]);
+		msg[order[i]] = NULL;
+	}
+	after = resident_pages(lo, hi);
+
+	/* The floor: pages holding a byte of a survivor's chunk, header included. */
+	npages = ((uintptr_t)hi - ((uintptr_t)lo & ~(pagesize - 1))) / pagesize + 1;
+	map = calloc(npages, 1);
+	CHECK(map != NULL);
+	if (map == NULL)
+		return;
+	for (size_t i = 0; i < NMSG; i++)
+		if (msg[i] != NULL)
+			touch_map(map, (uintptr_t)lo & ~(pagesize - 1), (char *)msg[i] - 16, 1016);
+	for (size_t i = 0; i < npages; i++)
+		floor_pages += map[i];
+	free(map);
+
+	st = stats();
+	printf("# swiss cheese: peak %zu pages, after the frees %zu (%.1f%%), floor %zu (%.1f%%); "
+	       "released %llu B in %llu calls, %llu B now\n",
+	       peak, after, 100.0 * (double)after / (double)peak, floor_pages,
+	       100.0 * (double)floor_pages / (double)peak,
+	       (unsigned long long)st.release_total_bytes, (unsigned long long)st.release_calls,
+	       (unsigned long long)st.released_bytes);
+	CHECK_MSG(peak >= NMSG * 1000 / 4096, "peak %zu", peak);
+	/* At most the floor plus 15% of the peak: the last frees may still be pending. */
+	CHECK_MSG(after <= floor_pages + peak * 15 / 100, "after %zu, floor %zu, peak %zu", after,
+		  floor_pages, peak);
+	CHECK_MSG(after >= floor_pages, "after %zu below the floor %zu", after, floor_pages);
+	CHECK(st.released_bytes > 0);
+	CHECK_EQ_U64(st.released_bytes, st.release_total_bytes - st.reuse_total_bytes);
+	checked_census("after the swiss-cheese frees");
+
+	/* malloc_trim releases the pending rest too: the floor, or within a few pages of it. */
+	ptm_malloc_trim(0);
+	trimmed = resident_pages(lo, hi);
+	printf("# after malloc_trim(0): %zu pages (%.1f%% of the peak)\n", trimmed,
+	       100.0 * (double)trimmed / (double)peak);
+	CHECK_MSG(trimmed <= floor_pages + peak / 100, "trimmed %zu, floor %zu", trimmed,
+		  floor_pages);
+
+	/* The survivors are intact; reusing the holes brings the pages back. */
+	for (size_t i = 0; i < NMSG; i++)
+		if (msg[i] != NULL)
+			kept_ok &= verify(msg[i], 1000, (unsigned)i);
+	CHECK(kept_ok);
+	for (size_t i = 0; i < NMSG; i++) {
+		if (msg[i] == NULL) {
+			msg[i] = ptm_malloc(1000);
+			fill(msg[i], 1000, (unsigned)i + 7);
+		}
+	}
+	st = stats();
+	CHECK_MSG(st.reuse_total_bytes > 0, "reused %llu",
+		  (unsigned long long)st.reuse_total_bytes);
+	CHECK_EQ_U64(st.released_bytes, st.release_total_bytes - st.reuse_total_bytes);
+	checked_census("after reusing the holes");
+	for (size_t i = 0; i < NMSG; i++) {
+		kept_ok &=
+			verify(msg[i], 1000, (unsigned)i) || verify(msg[i], 1000, (unsigned)i + 7);
+		ptm_free(msg[i]);
+	}
+	CHECK(kept_ok);
+	checked_census("after freeing everything");
+}
+
+/*
+ * With no delay, a freed block's pages go at once; freeing its neighbour
+ * then releases only the neighbour's pages and the pages at the seam, never
+ * the first block's again.
+ */
+static void release_is_incremental_and_never_repeated(void)
+{
+	enum { BIG = 64 * 1024, SMALL = 16 * 1024 };
+	char *guard1, *a, *b, *guard2;
+	struct ptm_stats s0, s1, s2;
+
+	/* Earlier tests' pending chunks are released now, not during this one. */
+	ptm_malloc_trim(0);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_DELAY, 0) == 1);
+	guard1 = ptm_malloc(100);
+	a = ptm_malloc(BIG);
+	b = ptm_malloc(SMALL);
+	guard2 = ptm_malloc(100);
+	memset(a, 1, BIG);
+	memset(b, 2, SMALL);
+	s0 = stats();
+	ptm_free(a);
+	s1 = stats();
+	CHECK_EQ_U64(s1.release_calls - s0.release_calls, 1);
+	CHECK_MSG(s1.release_total_bytes - s0.release_total_bytes >= BIG - 2 * pagesize,
+		  "released %llu",
+		  (unsigned long long)(s1.release_total_bytes - s0.release_total_bytes));
+	CHECK(!page_resident(a + BIG / 2));
+	ptm_free(b);
+	s2 = stats();
+	/* Only b's pages and the seam: at most SMALL plus two pages. */
+	CHECK_MSG(s2.release_total_bytes - s1.release_total_bytes <= SMALL + 2 * pagesize,
+		  "second release %llu",
+		  (unsigned long long)(s2.release_total_bytes - s1.release_total_bytes));
+	CHECK(s2.release_total_bytes - s1.release_total_bytes >= SMALL - 2 * pagesize);
+	CHECK(!page_resident(b + SMALL / 2));
+	CHECK_EQ_U64(s2.released_bytes, s2.release_total_bytes - s2.reuse_total_bytes);
+	checked_census("after two adjacent releases");
+
+	/* Reuse: calloc over released pages is zero; malloc writes stick. */
+	{
+		char *c = ptm_calloc(1, BIG);
+		int zero = 1;
+
+		CHECK(c != NULL);
+		for (size_t i = 0; c != NULL && i < BIG; i++)
+			zero &= c[i] == 0;
+		CHECK(zero);
+		memset(c, 3, BIG);
+		CHECK(c[BIG - 1] == 3);
+		CHECK(stats().reuse_total_bytes > s2.reuse_total_bytes);
+		checked_census("after calloc over released pages");
+		ptm_free(c);
+	}
+	ptm_free(guard1);
+	ptm_free(guard2);
+	checked_census("after the incremental release");
+	CHECK(ptm_mallopt(PTM_M_RELEASE_DELAY, 1024) == 1);
+}
+
+/* Pending chunks wait for the delay: reused before it, they cost no madvise. */
+static void quick_reuse_costs_no_release(void)
+{
+	struct ptm_stats s0, s1;
+	char *guard;
+
+	ptm_malloc_trim(0);
+	guard = ptm_malloc(100);
+	s0 = stats();
+	for (int i = 0; i < 200; i++) {
+		char *p = ptm_malloc(50000), *q = ptm_malloc(100);
+
+		memset(p, i, 50000);
+		ptm_free(p);
+		ptm_free(q);
+	}
+	s1 = stats();
+	CHECK_MSG(s1.release_calls == s0.release_calls, "%llu madvise calls",
+		  (unsigned long long)(s1.release_calls - s0.release_calls));
+	ptm_free(guard);
+	checked_census("after quick reuse");
+}
+
+/* Threshold 0 turns it off; MADV_FREE is counted the same way. */
+static void threshold_zero_is_off_and_madv_free_counts(void)
+{
+	struct ptm_stats s0, s1;
+	char *g1, *p, *g2;
+
+	ptm_malloc_trim(0);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_DELAY, 0) == 1);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_THRESHOLD, 0) == 1);
+	g1 = ptm_malloc(100);
+	p = ptm_malloc(40000);
+	g2 = ptm_malloc(100);
+	memset(p, 5, 40000);
+	s0 = stats();
+	ptm_free(p);
+	s1 = stats();
+	CHECK_EQ_U64(s1.release_calls, s0.release_calls);
+	CHECK(page_resident(p + 20000));
+	ptm_free(g1);
+	ptm_free(g2);
+
+	CHECK(ptm_mallopt(PTM_M_RELEASE_THRESHOLD, 8192) == 1);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_MADV_FREE, 1) == 1);
+	g1 = ptm_malloc(100);
+	p = ptm_malloc(40000);
+	g2 = ptm_malloc(100);
+	memset(p, 6, 40000);
+	s0 = stats();
+	ptm_free(p);
+	s1 = stats();
+	CHECK_EQ_U64(s1.release_calls - s0.release_calls, 1);
+	CHECK(s1.released_bytes > s0.released_bytes);
+	p = ptm_malloc(40000);
+	memset(p, 7, 40000);
+	CHECK(p[39999] == 7);
+	checked_census("after MADV_FREE reuse");
+	ptm_free(p);
+	ptm_free(g1);
+	ptm_free(g2);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_MADV_FREE, 0) == 1);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_DELAY, 1024) == 1);
+	checked_census("after MADV_FREE");
+}
+
+int main(void)
+{
+	pagesize = (size_t)sysconf(_SC_PAGESIZE);
+	swiss_cheese_resident_heap_drops_to_the_live_pages();
+	release_is_incremental_and_never_repeated();
+	quick_reuse_costs_no_release();
+	threshold_zero_is_off_and_madv_free_counts();
+	return hf_test_done();
+}
