@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "elf_file.h"
 #include "log.h"
 
 /* Offsets in struct malloc_state and struct malloc_chunk (glibc 2.36, x86-64). */
@@ -246,126 +247,40 @@ cleanup:
 	return err;
 }
 
-int hf_elf_build_id(const char *path, char *hex, size_t len)
-{
-	Elf *elf = NULL;
-	Elf_Scn *scn = NULL;
-	int fd, err = -ENOENT;
-
-	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf) {
-		err = -EINVAL;
-		goto cleanup;
-	}
-	while ((scn = elf_nextscn(elf, scn)) != NULL) {
-		GElf_Shdr sh;
-		Elf_Data *data;
-		GElf_Nhdr nh;
-		size_t off = 0, name_off, desc_off;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
-			continue;
-		data = elf_getdata(scn, NULL);
-		while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
-			const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
-
-			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
-			    memcmp((const char *)data->d_buf + name_off, "GNU", 4) != 0)
-				continue;
-			if (len < 2 * nh.n_descsz + 1) {
-				err = -ENAMETOOLONG;
-				goto cleanup;
-			}
-			for (size_t i = 0; i < nh.n_descsz; i++)
-				sprintf(hex + 2 * i, "%02x", desc[i]);
-			err = 0;
-			goto cleanup;
-		}
-	}
-cleanup:
-	if (elf)
-		elf_end(elf);
-	close(fd);
-	return err;
-}
-
-/* Searches one symbol table section; 0 and *sym on a match. */
-static int find_in_symtab(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
-			  GElf_Sym *sym)
-{
-	Elf_Data *data = elf_getdata(scn, NULL);
-	size_t count = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
-
-	for (size_t i = 0; data && i < count; i++) {
-		const char *sname;
-
-		if (!gelf_getsym(data, (int)i, sym) || sym->st_shndx == SHN_UNDEF)
-			continue;
-		sname = elf_strptr(elf, sh->sh_link, sym->st_name);
-		if (sname && strcmp(sname, name) == 0)
-			return 0;
-	}
-	return -ENOENT;
-}
-
 int hf_elf_symbol(const char *path, const char *name, uint64_t *vaddr, uint64_t *size,
 		  uint64_t *file_offset)
 {
-	static const Elf64_Word kinds[] = {SHT_SYMTAB, SHT_DYNSYM};
-	Elf *elf = NULL;
-	GElf_Sym sym;
-	size_t nph;
-	int fd, err = -ENOENT;
+	struct hf_elf e;
+	struct hf_elf_sym sym;
+	int err;
 
-	elf_version(EV_CURRENT);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf) {
-		err = -EINVAL;
-		goto cleanup;
-	}
-	for (size_t k = 0; k < 2 && err; k++) {
-		Elf_Scn *scn = NULL;
-
-		while (err && (scn = elf_nextscn(elf, scn)) != NULL) {
-			GElf_Shdr sh;
-
-			if (gelf_getshdr(scn, &sh) && sh.sh_type == kinds[k])
-				err = find_in_symtab(elf, scn, &sh, name, &sym);
-		}
-	}
+	err = hf_elf_open(path, &e, NULL, 0);
 	if (err)
-		goto cleanup;
-	*vaddr = sym.st_value;
-	if (size)
-		*size = sym.st_size;
-	if (!file_offset)
-		goto cleanup;
-	/* A detached debug file has no PT_LOAD contents: offsets come from the real object. */
-	err = -ENOENT;
-	if (elf_getphdrnum(elf, &nph) != 0)
-		goto cleanup;
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (sym.st_value >= ph.p_vaddr && sym.st_value < ph.p_vaddr + ph.p_filesz) {
-			*file_offset = sym.st_value - ph.p_vaddr + ph.p_offset;
-			err = 0;
-			break;
-		}
+		return err;
+	err = hf_elf_find_local_symbol(&e, name, &sym);
+	if (!err) {
+		*vaddr = sym.value;
+		if (size)
+			*size = sym.size;
+		/* A detached debug file has no PT_LOAD contents: offsets come from the real object. */
+		if (file_offset)
+			err = hf_elf_vaddr_to_offset(&e, sym.value, file_offset, NULL);
 	}
-cleanup:
-	if (elf)
-		elf_end(elf);
-	close(fd);
+	hf_elf_close(&e);
+	return err;
+}
+
+/* The GNU build-id of the ELF file at path, in hex. */
+static int file_build_id(const char *path, char *hex, size_t len)
+{
+	struct hf_elf e;
+	int err;
+
+	err = hf_elf_open(path, &e, NULL, 0);
+	if (err)
+		return err;
+	err = hf_elf_build_id(&e, hex, len);
+	hf_elf_close(&e);
 	return err;
 }
 
@@ -419,7 +334,7 @@ static int main_arena_from_symbols(pid_t pid, const struct hf_libc_map *libc, ui
 	struct hf_mstate ms;
 	int err;
 
-	err = hf_elf_build_id(libc->path, build_id, sizeof(build_id));
+	err = file_build_id(libc->path, build_id, sizeof(build_id));
 	if (err)
 		return err;
 	err = hf_debug_file_path(HF_GLIBC_DEBUG_BUILD_ID_DIR, build_id, debug, sizeof(debug));

@@ -108,9 +108,6 @@ int hf_libc_map_parse(FILE *maps, pid_t pid, struct hf_libc_map *out);
 
 /* --- ELF files on this host (libelf) --- */
 
-/* The hex GNU build-id of an ELF file; -ENOENT if it has none. */
-int hf_elf_build_id(const char *path, char *hex, size_t len);
-
 /*
  * Looks `name` up in .symtab, then .dynsym.  *vaddr gets the link-time
  * address, *size (may be NULL) st_size; *file_offset (may be NULL) the

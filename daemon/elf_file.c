@@ -126,20 +126,21 @@ void hf_elf_close(struct hf_elf *e)
 	e->fd = -1;
 }
 
-static bool is_defined(const GElf_Sym *sym)
+static bool is_defined(const GElf_Sym *sym, bool locals)
 {
 	int bind = GELF_ST_BIND(sym->st_info), type = GELF_ST_TYPE(sym->st_info);
 
 	if (sym->st_shndx == SHN_UNDEF)
 		return false;
-	if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE)
+	if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE &&
+	    !(locals && bind == STB_LOCAL))
 		return false;
 	return type != STT_SECTION && type != STT_FILE;
 }
 
 /* Searches one symbol table; versym is the matching .gnu.version data or NULL. */
 static int search_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data *versym,
-			const char *name, struct hf_elf_sym *out)
+			const char *name, bool locals, struct hf_elf_sym *out)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	bool found = false;
@@ -154,7 +155,7 @@ static int search_table(Elf *elf, Elf_Scn *scn, const GElf_Shdr *shdr, Elf_Data 
 		const char *s;
 		bool dflt;
 
-		if (!gelf_getsym(data, (int)i, &sym) || !is_defined(&sym))
+		if (!gelf_getsym(data, (int)i, &sym) || !is_defined(&sym, locals))
 			continue;
 		s = elf_strptr(elf, shdr->sh_link, sym.st_name);
 		if (!s || strcmp(s, name) != 0)
@@ -188,17 +189,32 @@ int hf_elf_find_symbol(const struct hf_elf *e, const char *name, bool with_symta
 		vscn = find_section(elf, SHT_GNU_versym, &vshdr);
 		if (vscn)
 			versym = elf_getdata(vscn, NULL);
-		if (search_table(elf, scn, &shdr, versym, name, out) == 0)
+		if (search_table(elf, scn, &shdr, versym, name, false, out) == 0)
 			return 0;
 	}
 	if (!with_symtab)
 		return -ENOENT;
 	scn = find_section(elf, SHT_SYMTAB, &shdr);
-	if (scn && search_table(elf, scn, &shdr, NULL, name, out) == 0) {
+	if (scn && search_table(elf, scn, &shdr, NULL, name, false, out) == 0) {
 		out->from_symtab = true;
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int hf_elf_find_local_symbol(const struct hf_elf *e, const char *name, struct hf_elf_sym *out)
+{
+	Elf *elf = elf_of(e);
+	GElf_Shdr shdr;
+	Elf_Scn *scn;
+
+	memset(out, 0, sizeof(*out));
+	scn = find_section(elf, SHT_SYMTAB, &shdr);
+	if (scn && search_table(elf, scn, &shdr, NULL, name, true, out) == 0) {
+		out->from_symtab = true;
+		return 0;
+	}
+	return hf_elf_find_symbol(e, name, false, out);
 }
 
 int hf_elf_vaddr_to_offset(const struct hf_elf *e, uint64_t vaddr, uint64_t *offset,

@@ -51,6 +51,12 @@ int hf_elf_find_symbol(const struct hf_elf *e, const char *name, bool with_symta
 		       struct hf_elf_sym *out);
 
 /*
+ * The same for any symbol, local ones included, looked up in .symtab first
+ * (a detached debug file's main_arena is local), then .dynsym.  0 or -ENOENT.
+ */
+int hf_elf_find_local_symbol(const struct hf_elf *e, const char *name, struct hf_elf_sym *out);
+
+/*
  * File offset of a virtual address: vaddr - p_vaddr + p_offset of the PT_LOAD
  * segment holding it in its file-backed part.  *avail (if not NULL) receives
  * how many bytes of that segment follow in the file.  Returns 0 or -ENOENT.
