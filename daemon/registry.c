@@ -37,6 +37,8 @@
 #include "account.h"
 #include "heap_regions.h"
 #include "log.h"
+#include "arena_map.h"
+#include "contention.h"
 #include "probe_site.h"
 #include "procfs.h"
 #include "tracer.h"
@@ -61,7 +63,17 @@ struct proc {
 	struct hf_probes *probes;
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
 	bool regions_known;
+	bool contention;     /* its arena-lock waits are counted (glibc, exact mode) */
+	uint64_t main_arena; /* glibc's main_arena in the target once found, else 0 */
 	struct hf_snapshot snap;
+};
+
+/* A glibc process's arenas as read in one interval. */
+struct arena_read {
+	bool known;
+	bool truncated;
+	size_t n;
+	struct hf_arena v[HF_MAX_ARENAS];
 };
 
 struct watched_exe {
@@ -74,6 +86,8 @@ struct hf_registry {
 	pthread_mutex_t lock;
 	struct hf_options opts;
 	struct hf_tracer *tracer;
+	struct hf_contention *contention; /* NULL when arena-lock counting is off */
+	uint64_t dropped_forgotten;	  /* drops of processes already forgotten */
 	struct proc *procs;
 	struct proc *graveyard;
 	uint64_t btime;
@@ -143,9 +157,44 @@ static void fill_identity(struct hf_registry *r, struct proc *p, const char *com
 }
 
 /* Reads what BPF counted and what /proc says into p's snapshot (no lock held). */
-static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
-		   struct hf_regions *regions)
+/*
+ * Reads the arenas of a glibc process: through the contention counter when
+ * it counts the process (lock numbers included), else from the target's
+ * memory alone (lock numbers unknown).  Not knowing them yet (no malloc so
+ * far) is no error; the previous list stays.
+ */
+static void read_arenas(struct hf_registry *r, struct proc *p, struct arena_read *a)
 {
+	enum hf_main_arena_source src;
+	struct hf_libc_map libc;
+	int err;
+
+	a->known = false;
+	if (!p->target_known || p->target.kind != HF_ALLOC_GLIBC)
+		return;
+	if (p->contention) {
+		err = hf_contention_arenas(r->contention, p->pid, a->v, HF_MAX_ARENAS, &a->n,
+					   &a->truncated, NULL);
+	} else {
+		err = 0;
+		if (!p->main_arena) {
+			err = hf_libc_map_read(p->pid, &libc);
+			if (!err)
+				err = hf_main_arena_find(p->pid, &libc, 0, &p->main_arena, &src);
+		}
+		if (!err)
+			err = hf_arena_map_read(p->pid, p->main_arena, a->v, HF_MAX_ARENAS, &a->n,
+						&a->truncated);
+	}
+	a->known = err == 0;
+}
+
+/* Reads what BPF counted and what /proc says for p (no lock held). */
+static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
+		   struct hf_regions *regions, struct arena_read *arenas)
+{
+	/* In exact mode an empty span list still means "traced, none seen". */
+	static const struct hf_span no_spans[1];
 	struct hf_span *spans = NULL;
 	size_t nr_spans = 0;
 	int err;
@@ -164,25 +213,51 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 		if (err)
 			return err;
 	}
-	/*
-	 * In exact mode an empty span list still means "traced, none seen":
-	 * only NULL selects the passive heuristics.
-	 */
-	static const struct hf_span no_spans[1];
 	if (p->mode == HF_MODE_EXACT && !spans)
 		err = hf_regions_read(p->pid, p->snap.allocator.kind, no_spans, 0, regions);
 	else
 		err = hf_regions_read(p->pid, p->snap.allocator.kind, spans, nr_spans, regions);
 	free(spans);
+	if (!err)
+		read_arenas(r, p, arenas);
 	return err;
 }
 
 static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regions *regions,
-		  double now)
+		  const struct arena_read *arenas, double now)
 {
 	hf_account(raw, regions, now, &p->snap);
 	p->snap.tracing.dropped_events = raw->dropped_events;
 	p->snap.tracing.live_map_entries = raw->live_map_entries;
+	if (arenas && arenas->known) {
+		memcpy(p->snap.arenas, arenas->v, arenas->n * sizeof(arenas->v[0]));
+		p->snap.nr_arenas = (uint32_t)arenas->n;
+		p->snap.arenas_truncated = arenas->truncated;
+	}
+}
+
+/* Starts counting p's arena-lock waits where that can be done; a failure only loses them. */
+static void add_contention(struct hf_registry *r, struct proc *p)
+{
+	char why[256] = "";
+	int err;
+
+	if (!r->contention || p->mode != HF_MODE_EXACT || !p->target_known ||
+	    p->target.kind != HF_ALLOC_GLIBC)
+		return;
+	err = hf_contention_add(r->contention, p->pid, p->target.path, why, sizeof(why));
+	if (err)
+		hf_log(HF_LOG_WARN, "arena-lock contention of process %d is not counted: %s", p->pid,
+		       why[0] ? why : strerror(-err));
+	else
+		p->contention = true;
+}
+
+static void remove_contention(struct hf_registry *r, struct proc *p)
+{
+	if (p->contention)
+		hf_contention_remove(r->contention, p->pid);
+	p->contention = false;
 }
 
 /*
@@ -196,6 +271,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 			 bool expect_exec, bool forked, struct hf_probes *inherited, char *why,
 			 size_t why_len)
 {
+	struct arena_read *arenas = NULL;
 	struct hf_regions regions;
 	struct hf_proc_stat st;
 	struct hf_raw raw;
@@ -281,15 +357,18 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	 * The spawned command is still heapfragd's copy until it execs: its
 	 * first snapshot is of the program, at the next interval.
 	 */
-	err = expect_exec ? -EAGAIN : measure(r, p, &raw, &regions);
+	add_contention(r, p);
+	arenas = malloc(sizeof(*arenas));
+	err = expect_exec ? -EAGAIN : !arenas ? -ENOMEM : measure(r, p, &raw, &regions, arenas);
 	pthread_mutex_lock(&r->lock);
 	if (!err) {
-		apply(p, &raw, &regions, now_unix());
+		apply(p, &raw, &regions, arenas, now_unix());
 		p->regions = regions;
 		p->regions_known = true;
 	}
 	p->pending = false;
 	pthread_mutex_unlock(&r->lock);
+	free(arenas);
 	return 0;
 
 cleanup:
@@ -314,6 +393,7 @@ int hf_registry_attach(struct hf_registry *r, pid_t pid, enum hf_mode mode, char
 /* Under r->lock: the probes go, the kernel side forgets, the entry is hidden. */
 static void stop_tracing(struct hf_registry *r, struct proc *p)
 {
+	remove_contention(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	if (!p->exited)
@@ -546,8 +626,9 @@ static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
 	/* The final counts, with the regions as they were last seen. */
 	if (hf_tracer_read(r->tracer, p->pid, &raw) == 0 && p->regions_known) {
 		raw.calls_known = p->mode == HF_MODE_EXACT;
-		apply(p, &raw, &p->regions, now_unix());
+		apply(p, &raw, &p->regions, NULL, now_unix());
 	}
+	remove_contention(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	hf_tracer_forget(r->tracer, p->pid);
@@ -765,6 +846,14 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 	err = hf_tracer_open(&cfg, on_event, r, &r->tracer);
 	if (err)
 		goto cleanup;
+	/* Arena-lock contention is a bonus: without it every other number stands. */
+	err = hf_contention_open(&(struct hf_contention_opts){.max_procs = opts->max_procs},
+				 &r->contention);
+	if (err) {
+		hf_log(HF_LOG_WARN, "arena-lock contention is off: %s", strerror(-err));
+		r->contention = NULL;
+		err = 0;
+	}
 	*out = r;
 	return 0;
 
@@ -795,6 +884,7 @@ void hf_registry_free(struct hf_registry *r)
 	free(r->all_probes);
 	free(r->all_objects);
 	free(r->exes);
+	hf_contention_close(r->contention);
 	hf_tracer_close(r->tracer);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -916,6 +1006,7 @@ int hf_registry_spawn(struct hf_registry *r, char **argv, pid_t *child, char *wh
 /* Takes a snapshot of every running process; drops exited ones past retention. */
 static void tick(struct hf_registry *r)
 {
+	struct arena_read *arenas = malloc(sizeof(*arenas));
 	struct proc **batch = NULL, **pp;
 	size_t n = 0, cap = 0;
 	uint64_t live_total = 0, dropped_total = 0, tracked = 0;
@@ -941,17 +1032,17 @@ static void tick(struct hf_registry *r)
 	}
 	pthread_mutex_unlock(&r->lock);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && arenas; i++) {
 		struct proc *p = batch[i];
 		struct hf_regions regions;
 		struct hf_raw raw;
 		int err;
 
-		err = measure(r, p, &raw, &regions);
+		err = measure(r, p, &raw, &regions, arenas);
 		now = now_unix();
 		pthread_mutex_lock(&r->lock);
 		if (!err && !p->dead && !p->exited) {
-			apply(p, &raw, &regions, now);
+			apply(p, &raw, &regions, arenas, now);
 			p->regions = regions;
 			p->regions_known = true;
 		}
@@ -961,6 +1052,7 @@ static void tick(struct hf_registry *r)
 			       strerror(-err));
 	}
 	free(batch);
+	free(arenas);
 
 	now = now_unix();
 	pthread_mutex_lock(&r->lock);
@@ -968,6 +1060,9 @@ static void tick(struct hf_registry *r)
 		struct proc *p = *pp;
 
 		if (p->exited && !p->pending && now - p->exited_at >= r->opts.retention) {
+			/* Its drops stay in the daemon's total: that is a counter. */
+			if (hf_known(p->snap.tracing.dropped_events))
+				r->dropped_forgotten += p->snap.tracing.dropped_events;
 			*pp = p->next;
 			free(p);
 			continue;
@@ -982,7 +1077,12 @@ static void tick(struct hf_registry *r)
 	r->stats.tracked_processes = tracked;
 	r->stats.nr_drop_reasons = 1;
 	r->stats.dropped[0].reason = "map_full";
-	r->stats.dropped[0].count = dropped_total;
+	r->stats.dropped[0].count = dropped_total + r->dropped_forgotten;
+	if (r->contention) {
+		r->stats.nr_drop_reasons = 2;
+		r->stats.dropped[1].reason = "contention_map_full";
+		r->stats.dropped[1].count = hf_contention_dropped(r->contention);
+	}
 	hf_tracer_map_stats(r->tracer, live_total, &r->stats);
 	pthread_mutex_unlock(&r->lock);
 }

@@ -325,6 +325,59 @@ static void write_histogram(struct hf_buf *b, const struct hf_snapshot *snaps, s
 	}
 }
 
+/*
+ * Arena families.  An arena list is known only for allocators whose arenas
+ * heapfragd can read (glibc), and lock numbers only where they were counted:
+ * a process without them has no sample, never a 0.
+ */
+static void write_arenas(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n)
+{
+	char arena[24];
+
+	family_header(b, "heapfrag_arenas", "Arenas the process's allocator has.", GAUGE);
+	for (size_t i = 0; i < n; i++) {
+		if (snaps[i].nr_arenas == 0 || shadowed(snaps, n, i))
+			continue;
+		sample_start(b, "heapfrag_arenas", &snaps[i], NULL, NULL);
+		put_u64(b, snaps[i].nr_arenas);
+		hf_buf_puts(b, "\n");
+	}
+	family_header(b, "heapfrag_arena_lock_contentions_total",
+		      "Times a thread found the arena's lock taken and had to wait for it.", COUNTER);
+	for (size_t i = 0; i < n; i++) {
+		if (shadowed(snaps, n, i))
+			continue;
+		for (uint32_t a = 0; a < snaps[i].nr_arenas && a < HF_MAX_ARENAS; a++) {
+			const struct hf_arena *ar = &snaps[i].arenas[a];
+
+			if (!hf_known(ar->lock.contended))
+				continue;
+			snprintf(arena, sizeof(arena), "0x%" PRIx64, ar->address);
+			sample_start(b, "heapfrag_arena_lock_contentions_total", &snaps[i], "arena",
+				     arena);
+			put_u64(b, ar->lock.contended);
+			hf_buf_puts(b, "\n");
+		}
+	}
+	family_header(b, "heapfrag_arena_lock_wait_seconds_total",
+		      "Seconds threads spent blocked waiting for the arena's lock.", COUNTER);
+	for (size_t i = 0; i < n; i++) {
+		if (shadowed(snaps, n, i))
+			continue;
+		for (uint32_t a = 0; a < snaps[i].nr_arenas && a < HF_MAX_ARENAS; a++) {
+			const struct hf_arena *ar = &snaps[i].arenas[a];
+
+			if (isnan(ar->lock.wait_seconds))
+				continue;
+			snprintf(arena, sizeof(arena), "0x%" PRIx64, ar->address);
+			sample_start(b, "heapfrag_arena_lock_wait_seconds_total", &snaps[i], "arena",
+				     arena);
+			put_double(b, ar->lock.wait_seconds);
+			hf_buf_puts(b, "\n");
+		}
+	}
+}
+
 static void write_daemon(struct hf_buf *b, const struct hf_daemon_stats *st)
 {
 	family_header(b, "heapfrag_tracked_processes", "Processes heapfragd is tracing now.",
@@ -376,6 +429,7 @@ int hf_prom_write(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n,
 		g = end;
 	}
 	write_histogram(b, snaps, n);
+	write_arenas(b, snaps, n);
 	write_daemon(b, stats);
 	return b->err;
 }

@@ -33,6 +33,9 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/arenas",
 	 .handler = hf_handle_process_arenas},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/doctor",
+	 .handler = hf_handle_process_doctor},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

@@ -130,6 +130,7 @@ int hf_handle_process_list(struct hf_req *req);
 int hf_handle_process_get(struct hf_req *req);
 int hf_handle_process_histogram(struct hf_req *req);
 int hf_handle_process_arenas(struct hf_req *req);
+int hf_handle_process_doctor(struct hf_req *req);
 int hf_handle_process_attach(struct hf_req *req);
 int hf_handle_process_detach(struct hf_req *req);
 

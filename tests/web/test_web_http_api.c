@@ -177,6 +177,8 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
 	expect_error("GET", rel, NULL, 404, "not_traced", NULL);
 	expect_error("DELETE", rel, NULL, 404, "not_traced", NULL);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/doctor", (int)w);
+	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 
 	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)dead_pid());
 	expect_error("POST", "/api/v1/processes", body, 404, "no_such_process", NULL);
@@ -225,6 +227,26 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	r = http_get(url);
 	j = http_json(&r);
 	CHECK(r.status == 200 && json_is_array(json_object_get(j, "arenas")));
+	/* A glibc process that has called malloc has at least its main arena. */
+	CHECK(json_array_size(json_object_get(j, "arenas")) >= 1);
+	CHECK_STR_EQ(json_string_value(json_object_get(
+			     json_array_get(json_object_get(j, "arenas"), 0), "kind")),
+		     "main");
+	json_decref(j);
+	http_free(&r);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/doctor", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200 && json_integer_value(json_object_get(j, "pid")) == w);
+	CHECK(json_is_array(json_object_get(j, "findings")));
+	for (size_t i = 0; i < json_array_size(json_object_get(j, "findings")); i++) {
+		json_t *f = json_array_get(json_object_get(j, "findings"), i);
+
+		CHECK(json_is_string(json_object_get(f, "finding")));
+		CHECK(json_is_string(json_object_get(f, "text")));
+	}
 	json_decref(j);
 	http_free(&r);
 

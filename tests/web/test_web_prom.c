@@ -30,6 +30,9 @@ static const struct {
 	{"heapfrag_heap_released_bytes_total", "counter"},
 	{"heapfrag_allocation_size_bytes", "histogram"},
 	{"heapfrag_process_resident_bytes", "gauge"},
+	{"heapfrag_arenas", "gauge"},
+	{"heapfrag_arena_lock_contentions_total", "counter"},
+	{"heapfrag_arena_lock_wait_seconds_total", "counter"},
 	{"heapfrag_tracked_processes", "gauge"},
 	{"heapfrag_dropped_events_total", "counter"},
 	{"heapfrag_bpf_map_entries", "gauge"},
@@ -239,6 +242,39 @@ static void test_unknown_values_are_left_out_not_zero(void)
 	free(text);
 }
 
+static void test_arena_samples_only_where_known(void)
+{
+	static struct hf_snapshot s[2];
+	struct hf_daemon_stats st = {0};
+	char *text;
+
+	fixture_exact(&s[0], 200, "counted");
+	s[0].nr_arenas = 2;
+	s[0].arenas[0] = (struct hf_arena){.address = 0x7f00, .kind = HF_ARENA_MAIN, .heaps = 1,
+					   .lock = {.acquisitions = HF_UNKNOWN, .contended = 12,
+						    .wait_seconds = 0.5, .max_wait_seconds = 0.25}};
+	s[0].arenas[1] = (struct hf_arena){.address = 0x7e00, .kind = HF_ARENA_THREAD, .heaps = 1,
+					   .lock = {.acquisitions = HF_UNKNOWN,
+						    .contended = HF_UNKNOWN,
+						    .wait_seconds = NAN,
+						    .max_wait_seconds = NAN}};
+	fixture_exact(&s[1], 201, "noarenas");
+	s[1].nr_arenas = 0;
+	text = scrape(s, 2, &st);
+	CHECK(line_starting(text, "heapfrag_arenas{pid=\"200\",comm=\"counted\"} 2\n"));
+	CHECK(line_starting(text, "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
+				  "arena=\"0x7f00\"} 12\n"));
+	CHECK(line_starting(text, "heapfrag_arena_lock_wait_seconds_total{pid=\"200\","
+				  "comm=\"counted\",arena=\"0x7f00\"} 0.5\n"));
+	/* An arena whose lock was not counted, and a process with no arena list: no sample. */
+	CHECK(line_starting(text, "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
+				  "arena=\"0x7e00\"}") == NULL);
+	CHECK(line_starting(text, "heapfrag_arena_lock_wait_seconds_total{pid=\"200\","
+				  "comm=\"counted\",arena=\"0x7e00\"}") == NULL);
+	CHECK(line_starting(text, "heapfrag_arenas{pid=\"201\"") == NULL);
+	free(text);
+}
+
 static void test_recycled_pid_writes_one_series(void)
 {
 	static struct hf_snapshot s[2];
@@ -295,6 +331,7 @@ int main(void)
 	test_label_values_are_escaped();
 	test_histogram_buckets_are_cumulative_and_end_at_inf();
 	test_unknown_values_are_left_out_not_zero();
+	test_arena_samples_only_where_known();
 	test_recycled_pid_writes_one_series();
 	test_every_sample_follows_its_type_line();
 	return hf_test_done();
