@@ -41,6 +41,7 @@
 #include "contention.h"
 #include "probe_site.h"
 #include "procfs.h"
+#include "ptm_books.h"
 #include "tracer.h"
 
 extern char **environ;
@@ -65,6 +66,8 @@ struct proc {
 	bool regions_known;
 	bool contention;     /* its arena-lock waits are counted (glibc, exact mode) */
 	uint64_t main_arena; /* glibc's main_arena in the target once found, else 0 */
+	uint64_t ptm_books;  /* libptm's ptm_stats_block in the target once found, else 0 */
+	bool ptm_books_tried; /* located once per image: a failure is not retried */
 	struct hf_snapshot snap;
 };
 
@@ -189,6 +192,51 @@ static void read_arenas(struct hf_registry *r, struct proc *p, struct arena_read
 	a->known = err == 0;
 }
 
+/*
+ * A libptm process's own books (both modes, no probe): exact free chunks,
+ * mapped bytes (mallinfo2()'s arena + hblkhd) and arenas with their lock
+ * numbers.  The block is found once per image; a read that fails this
+ * interval (a writer preempted inside its lock: -EAGAIN) keeps /proc's
+ * numbers and the previous arena list; a block that breaks the ABI is not
+ * read again.
+ */
+static void read_ptm_books(struct proc *p, struct hf_regions *regions, struct arena_read *a)
+{
+	struct hf_ptm_books *b;
+	int err;
+
+	if (!p->target_known || p->target.kind != HF_ALLOC_LIBPTM)
+		return;
+	if (!p->ptm_books_tried) {
+		p->ptm_books_tried = true;
+		err = hf_ptm_books_locate(p->pid, p->target.path, &p->ptm_books);
+		if (err) {
+			p->ptm_books = 0;
+			if (err != -ESRCH)
+				hf_log(HF_LOG_WARN,
+				       "process %d: libptm's books not found in %s: %s; free "
+				       "chunks and arenas stay unknown",
+				       p->pid, p->target.path, strerror(-err));
+			return;
+		}
+	}
+	if (!p->ptm_books)
+		return;
+	b = malloc(sizeof(*b));
+	if (!b)
+		return;
+	err = hf_ptm_books_read(p->pid, p->ptm_books, b);
+	if (!err) {
+		hf_ptm_books_fill(b, regions, a->v, HF_MAX_ARENAS, &a->n, &a->truncated);
+		a->known = true;
+	} else if (err != -EAGAIN && err != -ESRCH) {
+		hf_log(HF_LOG_WARN, "process %d: libptm's books at %#llx unreadable: %s", p->pid,
+		       (unsigned long long)p->ptm_books, strerror(-err));
+		p->ptm_books = 0;
+	}
+	free(b);
+}
+
 /* Reads what BPF counted and what /proc says for p (no lock held). */
 static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 		   struct hf_regions *regions, struct arena_read *arenas)
@@ -218,8 +266,10 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 	else
 		err = hf_regions_read(p->pid, p->snap.allocator.kind, spans, nr_spans, regions);
 	free(spans);
-	if (!err)
+	if (!err) {
 		read_arenas(r, p, arenas);
+		read_ptm_books(p, regions, arenas);
+	}
 	return err;
 }
 
@@ -594,6 +644,10 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		hf_tracer_forget_blocks(r->tracer, pid);
 		old->target = p->target;
 		old->target_known = p->target_known;
+		old->ptm_books = 0;
+		old->ptm_books_tried = false;
+		old->main_arena = 0;
+		old->snap.nr_arenas = 0;
 		old->snap.allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
 		snprintf(old->snap.allocator.path, sizeof(old->snap.allocator.path), "%s",
 			 p->target_known ? p->target.target_path : "");
