@@ -442,7 +442,12 @@ static mstate new_arena(size_t size)
 
 	ptm_i_arena_lock(a);
 	ptm_lock(&ptm_i_list_lock);
-	a->index = (unsigned)narenas - 1;
+	/*
+	 * narenas was reserved outside the list lock, so two threads creating
+	 * arenas at once can read the same value; the block's count only moves
+	 * under the list lock, which makes indexes unique.
+	 */
+	a->index = (unsigned)ptm_stats_block.narenas;
 	a->books.index = a->index;
 	a->next = main_arena->next;
 	__atomic_store_n(&main_arena->next, a, __ATOMIC_RELEASE);
