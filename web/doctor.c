@@ -6,33 +6,17 @@
  */
 #include "web.h"
 
-#include <stdlib.h>
 #include <time.h>
-
-#include <microhttpd.h>
 
 #include "doctor.h"
 
-int hf_handle_process_doctor(struct hf_req *req)
+static json_t *render_findings(const struct hf_snapshot *s)
 {
-	struct hf_finding *found = NULL;
-	struct hf_snapshot *s = NULL;
+	struct hf_finding found[HF_FINDING_COUNT];
 	struct timespec ts;
-	json_t *list = NULL, *doc = NULL;
+	json_t *list;
 	size_t n;
-	int err;
 
-	s = malloc(sizeof(*s));
-	found = calloc(HF_FINDING_COUNT, sizeof(*found));
-	if (!s || !found) {
-		err = hf_reply_error(req->conn, HF_E_INTERNAL, "The server ran out of memory.");
-		goto cleanup;
-	}
-	err = req->svc->get(req->svc->ctx, req->pid, s);
-	if (err) {
-		err = hf_reply_errno(req->conn, err, req->pid);
-		goto cleanup;
-	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = hf_doctor(s, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, found, HF_FINDING_COUNT);
 	list = json_array();
@@ -44,13 +28,10 @@ int hf_handle_process_doctor(struct hf_req *req)
 			list = NULL;
 		}
 	}
-	if (list)
-		doc = json_pack("{s:i,s:o}", "pid", (int)req->pid, "findings", list);
-	/* hf_reply_json() answers 500 itself when doc is NULL. */
-	err = hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+	return list ? json_pack("{s:i,s:o}", "pid", (int)s->pid, "findings", list) : NULL;
+}
 
-cleanup:
-	free(found);
-	free(s);
-	return err;
+int hf_handle_process_doctor(struct hf_req *req)
+{
+	return hf_reply_snapshot(req, render_findings);
 }

@@ -56,7 +56,8 @@ static int get_snapshot(struct hf_req *req, struct hf_snapshot **out)
 	return 0;
 }
 
-int hf_handle_process_get(struct hf_req *req)
+/* Answers with render(snapshot) for the process the path names, or why there is none. */
+int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s))
 {
 	struct hf_snapshot *s;
 	json_t *doc;
@@ -65,42 +66,41 @@ int hf_handle_process_get(struct hf_req *req)
 	err = get_snapshot(req, &s);
 	if (err)
 		return hf_reply_errno(req->conn, err, req->pid);
-	doc = hf_json_process(s);
+	doc = render(s);
 	free(s);
 	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
+int hf_handle_process_get(struct hf_req *req)
+{
+	return hf_reply_snapshot(req, hf_json_process);
+}
+
+static json_t *render_histograms(const struct hf_snapshot *s)
+{
+	json_t *doc = hf_json_histograms(s);
+
+	if (doc && json_object_set_new(doc, "pid", json_integer(s->pid))) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	return doc;
 }
 
 int hf_handle_process_histogram(struct hf_req *req)
 {
-	struct hf_snapshot *s;
-	json_t *doc;
-	int err;
+	return hf_reply_snapshot(req, render_histograms);
+}
 
-	err = get_snapshot(req, &s);
-	if (err)
-		return hf_reply_errno(req->conn, err, req->pid);
-	doc = hf_json_histograms(s);
-	free(s);
-	if (doc && json_object_set_new(doc, "pid", json_integer(req->pid))) {
-		json_decref(doc);
-		doc = NULL;
-	}
-	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+static json_t *render_arenas(const struct hf_snapshot *s)
+{
+	return json_pack("{s:i,s:o,s:b}", "pid", (int)s->pid, "arenas", hf_json_arenas(s),
+			 "truncated", s->arenas_truncated);
 }
 
 int hf_handle_process_arenas(struct hf_req *req)
 {
-	struct hf_snapshot *s;
-	json_t *doc;
-	int err;
-
-	err = get_snapshot(req, &s);
-	if (err)
-		return hf_reply_errno(req->conn, err, req->pid);
-	doc = json_pack("{s:i,s:o,s:b}", "pid", (int)req->pid, "arenas", hf_json_arenas(s),
-			"truncated", s->arenas_truncated);
-	free(s);
-	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+	return hf_reply_snapshot(req, render_arenas);
 }
 
 /* {"pid":N,"mode":"exact"|"passive"}; mode may be left out (exact). */

@@ -131,6 +131,9 @@ int hf_handle_process_get(struct hf_req *req);
 int hf_handle_process_histogram(struct hf_req *req);
 int hf_handle_process_arenas(struct hf_req *req);
 int hf_handle_process_doctor(struct hf_req *req);
+
+/* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
+int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));
 int hf_handle_process_attach(struct hf_req *req);
 int hf_handle_process_detach(struct hf_req *req);
 
