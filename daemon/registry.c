@@ -42,6 +42,7 @@
 #include "probe_site.h"
 #include "procfs.h"
 #include "ptm_books.h"
+#include "ptm_usdt.h"
 #include "tracer.h"
 
 extern char **environ;
@@ -65,18 +66,21 @@ struct proc {
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
 	bool regions_known;
 	bool contention;     /* its arena-lock waits are counted (glibc, exact mode) */
+	bool ptm_usdt;       /* libptm's USDT probes are attached (libptm, both modes) */
 	uint64_t main_arena; /* glibc's main_arena in the target once found, else 0 */
 	uint64_t ptm_books;  /* libptm's ptm_stats_block in the target once found, else 0 */
 	bool ptm_books_tried; /* located once per image: a failure is not retried */
 	struct hf_snapshot snap;
 };
 
-/* A glibc process's arenas as read in one interval. */
+/* A process's arenas as read in one interval, and libptm's USDT numbers. */
 struct arena_read {
 	bool known;
 	bool truncated;
 	size_t n;
 	struct hf_arena v[HF_MAX_ARENAS];
+	bool usdt_known;
+	struct hf_ptm_usdt_stats usdt;
 };
 
 struct watched_exe {
@@ -90,6 +94,7 @@ struct hf_registry {
 	struct hf_options opts;
 	struct hf_tracer *tracer;
 	struct hf_contention *contention; /* NULL when arena-lock counting is off */
+	struct hf_ptm_usdt *ptm_usdt;     /* NULL when libptm's USDT probes are off */
 	uint64_t dropped_forgotten;	  /* drops of processes already forgotten */
 	struct proc *procs;
 	struct proc *graveyard;
@@ -237,6 +242,45 @@ static void read_ptm_books(struct proc *p, struct hf_regions *regions, struct ar
 	free(b);
 }
 
+/*
+ * libptm's USDT numbers.  The books stay the source of libptm's arena list
+ * (exact since the process started, acquisitions included); only when they
+ * cannot be read does the list come from the probes: the arenas that had an
+ * event since attach, with their lock waits since then, and an arena whose
+ * index no arena_create/arena_reuse has shown listed as a thread arena.
+ */
+static void read_ptm_usdt(struct hf_registry *r, struct proc *p, struct arena_read *a)
+{
+	const struct hf_ptm_usdt_stats *u = &a->usdt;
+
+	a->usdt_known = false;
+	if (!p->ptm_usdt || hf_ptm_usdt_read(r->ptm_usdt, p->pid, &a->usdt) != 0)
+		return;
+	a->usdt_known = true;
+	if (a->known)
+		return;
+	for (a->n = 0; a->n < u->nr_arenas && a->n < HF_MAX_ARENAS; a->n++) {
+		const struct hf_ptm_usdt_arena *ua = &u->arenas[a->n];
+
+		a->v[a->n] = (struct hf_arena){
+			.address = ua->address,
+			.kind = ua->index == 0 ? HF_ARENA_MAIN : HF_ARENA_THREAD,
+			.heaps = HF_UNKNOWN,
+			.mapped_bytes = HF_UNKNOWN,
+			.threads = HF_UNKNOWN,
+			.lock =
+				{
+					.acquisitions = HF_UNKNOWN,
+					.contended = ua->contended,
+					.wait_seconds = (double)ua->wait_ns / 1e9,
+					.max_wait_seconds = (double)ua->max_wait_ns / 1e9,
+				},
+		};
+	}
+	a->truncated = u->arenas_truncated;
+	a->known = true;
+}
+
 /* Reads what BPF counted and what /proc says for p (no lock held). */
 static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 		   struct hf_regions *regions, struct arena_read *arenas)
@@ -269,6 +313,7 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 	if (!err) {
 		read_arenas(r, p, arenas);
 		read_ptm_books(p, regions, arenas);
+		read_ptm_usdt(r, p, arenas);
 	}
 	return err;
 }
@@ -283,6 +328,27 @@ static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regi
 		memcpy(p->snap.arenas, arenas->v, arenas->n * sizeof(arenas->v[0]));
 		p->snap.nr_arenas = (uint32_t)arenas->n;
 		p->snap.arenas_truncated = arenas->truncated;
+	}
+	if (arenas && arenas->usdt_known) {
+		const struct hf_ptm_usdt_stats *u = &arenas->usdt;
+
+		p->snap.ptm_events_known = true;
+		p->snap.ptm_events = (struct hf_ptm_events){
+			.heap_grow_bytes = u->grow_bytes,
+			.heap_shrink_bytes = u->shrink_bytes,
+			.page_releases = u->release_calls,
+			.page_release_bytes = u->release_bytes,
+			.arena_creates = u->count[HF_PTM_USDT_ARENA_CREATE],
+			.arena_reuses = u->count[HF_PTM_USDT_ARENA_REUSE],
+			.trims = u->count[HF_PTM_USDT_TRIM],
+		};
+		p->snap.sampled_known = u->count[HF_PTM_USDT_SAMPLE_ALLOC] > 0;
+		p->snap.sampled.live_bytes = u->live_weight;
+		p->snap.sampled.live_samples = u->live_samples;
+		p->snap.sampled.samples = u->count[HF_PTM_USDT_SAMPLE_ALLOC];
+		p->snap.sampled.dropped = u->sample_drops;
+		memcpy(p->snap.sampled.live_bytes_by_size, u->live_by_size,
+		       sizeof(u->live_by_size));
 	}
 }
 
@@ -308,6 +374,28 @@ static void remove_contention(struct hf_registry *r, struct proc *p)
 	if (p->contention)
 		hf_contention_remove(r->contention, p->pid);
 	p->contention = false;
+}
+
+/* Attaches libptm's USDT probes (both modes: they cost nothing on the fast path). */
+static void add_ptm_usdt(struct hf_registry *r, struct proc *p)
+{
+	int err;
+
+	if (!r->ptm_usdt || !p->target_known || p->target.kind != HF_ALLOC_LIBPTM)
+		return;
+	err = hf_ptm_usdt_add(r->ptm_usdt, p->pid, p->target.path);
+	if (err)
+		hf_log(HF_LOG_WARN, "libptm probes of process %d in %s are off: %s", p->pid,
+		       p->target.path, strerror(-err));
+	else
+		p->ptm_usdt = true;
+}
+
+static void remove_ptm_usdt(struct hf_registry *r, struct proc *p)
+{
+	if (p->ptm_usdt)
+		hf_ptm_usdt_remove(r->ptm_usdt, p->pid);
+	p->ptm_usdt = false;
 }
 
 /*
@@ -408,6 +496,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	 * first snapshot is of the program, at the next interval.
 	 */
 	add_contention(r, p);
+	add_ptm_usdt(r, p);
 	arenas = malloc(sizeof(*arenas));
 	err = expect_exec ? -EAGAIN : !arenas ? -ENOMEM : measure(r, p, &raw, &regions, arenas);
 	pthread_mutex_lock(&r->lock);
@@ -444,6 +533,7 @@ int hf_registry_attach(struct hf_registry *r, pid_t pid, enum hf_mode mode, char
 static void stop_tracing(struct hf_registry *r, struct proc *p)
 {
 	remove_contention(r, p);
+	remove_ptm_usdt(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	if (!p->exited)
@@ -647,6 +737,9 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		old->ptm_books = 0;
 		old->ptm_books_tried = false;
 		old->main_arena = 0;
+		/* The probes sat in the old image's objects: the new image gets its own. */
+		remove_ptm_usdt(r, old);
+		add_ptm_usdt(r, old);
 		old->snap.nr_arenas = 0;
 		old->snap.allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
 		snprintf(old->snap.allocator.path, sizeof(old->snap.allocator.path), "%s",
@@ -683,6 +776,7 @@ static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
 		apply(p, &raw, &p->regions, NULL, now_unix());
 	}
 	remove_contention(r, p);
+	remove_ptm_usdt(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	hf_tracer_forget(r->tracer, p->pid);
@@ -908,6 +1002,14 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 		r->contention = NULL;
 		err = 0;
 	}
+	/* So are libptm's probes and its sampled profile. */
+	err = hf_ptm_usdt_open(&(struct hf_ptm_usdt_opts){.max_procs = opts->max_procs},
+			       &r->ptm_usdt);
+	if (err) {
+		hf_log(HF_LOG_WARN, "libptm's USDT probes are off: %s", strerror(-err));
+		r->ptm_usdt = NULL;
+		err = 0;
+	}
 	*out = r;
 	return 0;
 
@@ -938,6 +1040,7 @@ void hf_registry_free(struct hf_registry *r)
 	free(r->all_probes);
 	free(r->all_objects);
 	free(r->exes);
+	hf_ptm_usdt_close(r->ptm_usdt);
 	hf_contention_close(r->contention);
 	hf_tracer_close(r->tracer);
 	pthread_mutex_destroy(&r->lock);
@@ -1136,6 +1239,11 @@ static void tick(struct hf_registry *r)
 		r->stats.nr_drop_reasons = 2;
 		r->stats.dropped[1].reason = "contention_map_full";
 		r->stats.dropped[1].count = hf_contention_dropped(r->contention);
+	}
+	if (r->ptm_usdt) {
+		r->stats.dropped[r->stats.nr_drop_reasons].reason = "ptm_usdt_arenas_map_full";
+		r->stats.dropped[r->stats.nr_drop_reasons++].count =
+			hf_ptm_usdt_dropped(r->ptm_usdt);
 	}
 	hf_tracer_map_stats(r->tracer, live_total, &r->stats);
 	pthread_mutex_unlock(&r->lock);

@@ -88,6 +88,8 @@ void hf_snapshot_init(struct hf_snapshot *s)
 	s->fragmentation.free_chunks = HF_UNKNOWN;
 
 	s->histogram_known = false;
+	s->ptm_events_known = false;
+	s->sampled_known = false;
 	s->nr_arenas = 0;
 	s->arenas_truncated = false;
 }

@@ -143,6 +143,34 @@ struct hf_arena {
 	struct hf_arena_lock lock;
 };
 
+/*
+ * libptm's own events through its USDT probes (allocator/include/ptm_usdt.h),
+ * counted since attach; known only for libptm processes with the probes on.
+ */
+struct hf_ptm_events {
+	uint64_t heap_grow_bytes;
+	uint64_t heap_shrink_bytes;
+	uint64_t page_releases; /* madvise calls giving free chunks' pages back */
+	uint64_t page_release_bytes;
+	uint64_t arena_creates;
+	uint64_t arena_reuses;
+	uint64_t trims;
+};
+
+/*
+ * The sampled live-heap profile of a libptm process run with
+ * MALLOC_SAMPLE_INTERVAL_: each live sample stands for its weight in bytes;
+ * known once the process has taken a sample since attach (without the
+ * variable it takes none, and "0 live bytes" would be a lie).
+ */
+struct hf_sampled_heap {
+	uint64_t live_bytes;   /* estimate: the live samples' summed weights */
+	uint64_t live_samples; /* samples allocated and not yet freed */
+	uint64_t samples;      /* samples taken since attach */
+	uint64_t dropped;      /* samples lost to a full map */
+	uint64_t live_bytes_by_size[HF_HIST_BUCKETS]; /* the estimate by requested size */
+};
+
 struct hf_allocator_id {
 	enum hf_allocator kind;
 	char path[HF_PATH_LEN];	 /* the ELF object that provides malloc */
@@ -169,6 +197,10 @@ struct hf_snapshot {
 	struct hf_fragmentation fragmentation;
 	struct hf_histograms histogram;
 	bool histogram_known; /* false in passive mode */
+	bool ptm_events_known; /* a libptm process with its USDT probes attached */
+	struct hf_ptm_events ptm_events;
+	bool sampled_known; /* ... that took a sample since attach */
+	struct hf_sampled_heap sampled;
 	uint32_t nr_arenas;
 	bool arenas_truncated;
 	struct hf_arena arenas[HF_MAX_ARENAS];

@@ -22,6 +22,8 @@ static const char page[] =
 	"<li>GET /api/v1/processes/{pid}/arenas &mdash; per-arena figures</li>\n"
 	"<li>GET /api/v1/processes/{pid}/doctor &mdash; findings, with their numbers and "
 	"remedies</li>\n"
+	"<li>GET /api/v1/processes/{pid}/libptm &mdash; a libptm process's slow-path events "
+	"and sampled live heap</li>\n"
 	"<li>POST /api/v1/processes <code>{\"pid\":N,\"mode\":\"exact\"|\"passive\"}</code> "
 	"&mdash; attach</li>\n"
 	"<li>DELETE /api/v1/processes/{pid} &mdash; detach</li>\n"

@@ -83,6 +83,58 @@ static json_t *j_hist(const uint64_t *counts)
 	return arr;
 }
 
+/* The sampled estimate by requested size: [{"le": 16, "bytes": N}, ..., {"le": null, ...}]. */
+static json_t *j_size_bytes(const uint64_t *bytes)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (int i = 0; i < HF_HIST_BUCKETS; i++) {
+		json_t *le = i < HF_HIST_BUCKETS - 1 ? json_integer((json_int_t)hf_hist_le(i))
+						     : json_null();
+
+		if (json_array_append_new(
+			    arr, json_pack("{s:o,s:o}", "le", le, "bytes", j_u64(bytes[i])))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *j_ptm_events(const struct hf_snapshot *s)
+{
+	const struct hf_ptm_events *e = &s->ptm_events;
+
+	if (!s->ptm_events_known)
+		return json_null();
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "heap_grow_bytes",
+			 j_u64(e->heap_grow_bytes), "heap_shrink_bytes",
+			 j_u64(e->heap_shrink_bytes), "page_releases", j_u64(e->page_releases),
+			 "page_release_bytes", j_u64(e->page_release_bytes), "arena_creates",
+			 j_u64(e->arena_creates), "arena_reuses", j_u64(e->arena_reuses), "trims",
+			 j_u64(e->trims));
+}
+
+static json_t *j_sampled_heap(const struct hf_snapshot *s)
+{
+	const struct hf_sampled_heap *h = &s->sampled;
+
+	if (!s->sampled_known)
+		return json_null();
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "live_bytes", j_u64(h->live_bytes),
+			 "live_samples", j_u64(h->live_samples), "samples", j_u64(h->samples),
+			 "dropped", j_u64(h->dropped), "live_bytes_by_size",
+			 j_size_bytes(h->live_bytes_by_size));
+}
+
+json_t *hf_json_libptm(const struct hf_snapshot *s)
+{
+	return json_pack("{s:i,s:o,s:o}", "pid", (int)s->pid, "events", j_ptm_events(s),
+			 "sampled_heap", j_sampled_heap(s));
+}
+
 json_t *hf_json_histograms(const struct hf_snapshot *s)
 {
 	if (!s->histogram_known)

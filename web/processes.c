@@ -103,6 +103,11 @@ int hf_handle_process_arenas(struct hf_req *req)
 	return hf_reply_snapshot(req, render_arenas);
 }
 
+int hf_handle_process_libptm(struct hf_req *req)
+{
+	return hf_reply_snapshot(req, hf_json_libptm);
+}
+
 /* {"pid":N,"mode":"exact"|"passive"}; mode may be left out (exact). */
 static int parse_attach(struct hf_req *req, pid_t *pid, enum hf_mode *mode)
 {

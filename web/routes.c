@@ -36,6 +36,9 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/doctor",
 	 .handler = hf_handle_process_doctor},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/libptm",
+	 .handler = hf_handle_process_libptm},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

@@ -73,6 +73,11 @@ json_t *hf_json_process_summary(const struct hf_snapshot *s);
 json_t *hf_json_histograms(const struct hf_snapshot *s);
 /* [{"arena":"0x...","kind",...}, ...] */
 json_t *hf_json_arenas(const struct hf_snapshot *s);
+/*
+ * {"pid", "events", "sampled_heap"}: a libptm process's slow-path events and
+ * sampled live-heap profile from its USDT probes; each null when not known.
+ */
+json_t *hf_json_libptm(const struct hf_snapshot *s);
 
 /* ---- paths (routes.c) ---- */
 
@@ -131,6 +136,7 @@ int hf_handle_process_get(struct hf_req *req);
 int hf_handle_process_histogram(struct hf_req *req);
 int hf_handle_process_arenas(struct hf_req *req);
 int hf_handle_process_doctor(struct hf_req *req);
+int hf_handle_process_libptm(struct hf_req *req);
 
 /* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
 int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));

@@ -235,6 +235,17 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	json_decref(j);
 	http_free(&r);
 
+	/* A glibc process has no libptm probes: both parts are null, not zeros. */
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/libptm", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200 && json_integer_value(json_object_get(j, "pid")) == w);
+	CHECK(json_is_null(json_object_get(j, "events")));
+	CHECK(json_is_null(json_object_get(j, "sampled_heap")));
+	json_decref(j);
+	http_free(&r);
+
 	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/doctor", (int)w);
 	url_of(url, sizeof(url), rel);
 	r = http_get(url);
