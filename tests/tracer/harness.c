@@ -446,6 +446,14 @@ int th_strace_start(struct th_strace *s, pid_t target)
 			fclose(f);
 		if (attached) {
 			unlink(err_path);
+			/*
+			 * strace says "attached" once PTRACE_SEIZE is done, before it
+			 * has interrupted the tracee and asked for syscall stops: a
+			 * syscall made in that gap is not counted.  The gap is
+			 * microseconds; a tenth of a second covers it on a loaded
+			 * machine.
+			 */
+			usleep(100 * 1000);
 			return 0;
 		}
 		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
