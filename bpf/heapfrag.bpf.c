@@ -9,22 +9,33 @@
  * space per allocation: the daemon reads the maps once an interval.
  *
  * Pairing: the entry probe of the outermost allocator call of a thread
- * stores its arguments in inflight[tid]; calls nested inside it (calloc ->
- * malloc, realloc -> malloc + free) only move a depth counter, so a call is
- * counted once, by the return probe of the outermost call.  free is counted
- * at its entry (its argument is all it needs) and still keeps inflight[tid]
- * until it returns, so the munmap/brk/madvise it makes are the allocator's.
+ * stores its arguments in the thread's task storage (inflight); calls nested
+ * inside it (calloc -> malloc, realloc -> malloc + free) only move a depth
+ * counter, so a call is counted once, by the return probe of the outermost
+ * call.  free is counted at its entry (its argument is all it needs) and has
+ * no return probe: a return probe costs every free a second trap, and free
+ * is the hottest call there is.  A free nested in another call is ignored at
+ * entry, so it needs no return to undo anything.
+ *
+ * Cost: these probes fire on every allocation, so each does the least work
+ * that keeps the account exact: one per-CPU counter lookup (the stats entry
+ * exists from the moment a process is tracked), the task storage instead of
+ * a tid hash, and the live hash is only read where a value must be undone.
  *
  * Heap syscalls (brk, mmap, munmap, mremap, madvise) of a traced process are
  * all counted, at entry, as strace -c counts them.  released_bytes counts
  * what goes back to the kernel: a shrinking brk always (the brk heap is the
- * allocator's); in exact mode, from inside an allocator call, munmap of an
- * mmapped chunk, the shrink of an mremap'd chunk and MADV_DONTNEED/MADV_FREE
- * ranges; in passive mode (no uprobes, so no "inside an allocator call"),
- * MADV_DONTNEED/MADV_FREE ranges that start in the brk heap, which is known
- * from the task's mm (start_brk..brk).  In exact mode the anonymous
- * read-write mmaps made from inside an allocator call are remembered as the
- * allocator's mmapped chunks (the mmaps map), for the mapped_bytes.mmap sum.
+ * allocator's); in exact mode munmap of a known mmapped chunk and the shrink
+ * of a known mremap'd chunk whoever calls them (a chunk is only known if the
+ * allocator mapped it), and MADV_DONTNEED/MADV_FREE ranges that are the
+ * allocator's: made from inside an allocator call with a return probe, or
+ * starting in the brk heap, or in a granule of the allocator's anonymous
+ * mmaps (the areas map) - which covers the madvise calls free makes without
+ * bracketing it.  In passive mode (no uprobes) only MADV_DONTNEED/MADV_FREE
+ * ranges that start in the brk heap count, which is known from the task's mm
+ * (start_brk..brk).  In exact mode the anonymous read-write mmaps made from
+ * inside an allocator call are remembered as the allocator's mmapped chunks
+ * (the mmaps map), for the mapped_bytes.mmap sum.
  */
 #include "vmlinux.h"
 
@@ -68,8 +79,16 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, HFB_DEFAULT_MAX_INFLIGHT);
-	__type(key, u32);
+	__uint(max_entries, HFB_DEFAULT_MAX_MMAPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hfb_live_key);
+	__type(value, u32);
+} areas SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct hfb_inflight);
 } inflight SEC(".maps");
 
@@ -211,6 +230,32 @@ static __always_inline struct hfb_stats *traced_stats(u32 tgid, struct hfb_proc 
 	return bpf_map_lookup_elem(&stats, &tgid);
 }
 
+/*
+ * The counters of the process a uprobe fired in.  Without -a the uprobes are
+ * filtered to traced processes by the kernel and their stats entry is made
+ * when they are tracked, so one per-CPU lookup is all a hit pays.
+ */
+static __always_inline struct hfb_stats *uprobe_stats(u32 tgid)
+{
+	struct hfb_stats *st;
+
+	if (!trace_all) {
+		st = bpf_map_lookup_elem(&stats, &tgid);
+		if (st)
+			return st;
+	}
+	return traced_stats(tgid, NULL);
+}
+
+/* The thread's allocator call, or NULL when it is in none. */
+static __always_inline struct hfb_inflight *current_call(void)
+{
+	struct hfb_inflight *in;
+
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	return in && in->active ? in : NULL;
+}
+
 static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u64 size, u64 align,
 				     u32 rule)
 {
@@ -227,18 +272,23 @@ static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u6
 	else
 		val.allocated = aligned_size_class(size, align);
 
-	/* A block still in the map was freed while we missed it: replace it. */
-	old = bpf_map_lookup_elem(&live, &key);
-	if (old) {
+	/*
+	 * Inserted without a lookup first: a block already in the map (freed
+	 * while we missed it) is the rare case, so only then is it looked up and
+	 * replaced.
+	 */
+	if (bpf_map_update_elem(&live, &key, &val, BPF_NOEXIST) != 0) {
+		old = bpf_map_lookup_elem(&live, &key);
+		if (!old) {
+			/* The map is full: the block is not tracked, and that is counted. */
+			__sync_fetch_and_add(&st->dropped_events, 1);
+			return;
+		}
 		__sync_fetch_and_add(&st->live_count, -1);
 		__sync_fetch_and_add(&st->live_requested, -(s64)old->requested);
 		__sync_fetch_and_add(&st->live_allocated, -(s64)old->allocated);
 		__sync_fetch_and_add(&st->hist_live[hist_bucket(old->requested)], -1);
 		*old = val;
-	} else if (bpf_map_update_elem(&live, &key, &val, BPF_NOEXIST) != 0) {
-		/* The map is full: the block is not tracked, and that is counted. */
-		__sync_fetch_and_add(&st->dropped_events, 1);
-		return;
 	}
 	__sync_fetch_and_add(&st->live_count, 1);
 	__sync_fetch_and_add(&st->live_requested, size);
@@ -270,21 +320,34 @@ static __always_inline void count_request(struct hfb_stats *st, u32 call, u64 si
 SEC("uprobe")
 int BPF_KPROBE(hf_alloc_entry, u64 a0, u64 a1, u64 a2)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tgid = id >> 32, tid = (u32)id;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	u32 op = bpf_get_attach_cookie(ctx) & 0xff;
-	struct hfb_inflight *in, call = {.op = op};
+	struct hfb_inflight *in, call = {.op = op, .active = 1};
 	struct hfb_stats *st;
 
-	/* Nested inside another allocator call of this thread: counted by that one. */
-	in = bpf_map_lookup_elem(&inflight, &tid);
-	if (in) {
-		in->depth++;
+	in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in)
+		return 0;
+	/*
+	 * Nested inside another allocator call of this thread: counted by that
+	 * one.  free has no return probe to undo a depth step, so it takes none.
+	 */
+	if (in->active) {
+		if (op != HFB_OP_FREE && op != HFB_OP_CFREE)
+			in->depth++;
 		return 0;
 	}
-	st = traced_stats(tgid, NULL);
-	if (!st)
-		return 0;
+	/*
+	 * Without -a the kernel only runs this for traced processes, and the
+	 * allocations are counted at return: only free needs the counters now.
+	 */
+	st = NULL;
+	if (trace_all || op == HFB_OP_FREE || op == HFB_OP_CFREE) {
+		st = uprobe_stats(tgid);
+		if (!st)
+			return 0;
+	}
 
 	switch (op) {
 	case HFB_OP_MALLOC:
@@ -321,29 +384,30 @@ int BPF_KPROBE(hf_alloc_entry, u64 a0, u64 a1, u64 a2)
 		break;
 	case HFB_OP_FREE:
 	case HFB_OP_CFREE:
+		if (!st)
+			return 0;
 		__sync_fetch_and_add(&st->calls[HFB_CALL_FREE], 1);
 		if (a0)
 			remove_live(st, tgid, a0);
-		break;
+		return 0;
 	default:
 		break;
 	}
-	bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY);
+	*in = call;
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(hf_alloc_return, u64 ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tgid = id >> 32, tid = (u32)id;
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	u64 cookie = bpf_get_attach_cookie(ctx);
 	u32 rule = (cookie >> 8) & 0xff;
 	struct hfb_inflight *in, call;
 	struct hfb_stats *st;
 	u64 ptr = ret;
 
-	in = bpf_map_lookup_elem(&inflight, &tid);
+	in = current_call();
 	if (!in)
 		return 0;
 	if (in->depth) {
@@ -351,8 +415,8 @@ int BPF_KRETPROBE(hf_alloc_return, u64 ret)
 		return 0;
 	}
 	call = *in;
-	bpf_map_delete_elem(&inflight, &tid);
-	st = traced_stats(tgid, NULL);
+	in->active = 0;
+	st = uprobe_stats(tgid);
 	if (!st)
 		return 0;
 
@@ -413,7 +477,7 @@ static __always_inline int sys_enter(u32 sys, u64 a0, u64 a1, u64 a2, u64 a3)
 		return 0;
 	/* Counted at entry, like strace -c counts calls, failed ones included. */
 	__sync_fetch_and_add(&st->syscalls[sys], 1);
-	fl.in_alloc = bpf_map_lookup_elem(&inflight, &tid) != NULL;
+	fl.in_alloc = current_call() != NULL;
 	fl.args[0] = a0;
 	fl.args[1] = a1;
 	fl.args[2] = a2;
@@ -458,12 +522,46 @@ static __always_inline u64 page_up(u64 len)
 	return (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 }
 
+/*
+ * Marks (or unmarks) the granules that [addr, addr + len) covers whole, at
+ * most HFB_AREA_MAX_MARKS of them.  Only whole ones: a granule the allocator
+ * shares with other mappings (a thread stack next to an arena reservation)
+ * must not make their madvise calls the allocator's.
+ */
+static __always_inline void mark_areas(struct hfb_stats *st, u32 tgid, u64 addr, u64 len, bool mark)
+{
+	struct hfb_live_key key = {.tgid = tgid};
+	u64 granule = 1ULL << HFB_AREA_SHIFT;
+	u64 first = (addr + granule - 1) >> HFB_AREA_SHIFT, end = (addr + len) >> HFB_AREA_SHIFT;
+	u32 one = 1;
+
+	for (int i = 0; i < HFB_AREA_MAX_MARKS; i++) {
+		if (first + i >= end)
+			break;
+		key.addr = first + i;
+		if (!mark) {
+			bpf_map_delete_elem(&areas, &key);
+		} else if (bpf_map_update_elem(&areas, &key, &one, BPF_ANY) != 0) {
+			__sync_fetch_and_add(&st->dropped_events, 1);
+			break;
+		}
+	}
+}
+
+static __always_inline bool in_areas(u32 tgid, u64 addr)
+{
+	struct hfb_live_key key = {.tgid = tgid, .addr = addr >> HFB_AREA_SHIFT};
+
+	return bpf_map_lookup_elem(&areas, &key) != NULL;
+}
+
 static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u32 tgid = id >> 32, tid = (u32)id;
 	struct hfb_sysflight *p, fl;
 	struct hfb_proc *proc = NULL;
+	bool brk_heap;
 	struct hfb_stats *st;
 	long ret = ctx->ret;
 	bool exact;
@@ -485,14 +583,17 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
 			__sync_fetch_and_add(&st->released_bytes, fl.old_brk - (u64)ret);
 		break;
 	case HFB_SYS_MMAP:
+		if (!exact || !fl.in_alloc || !(fl.args[3] & MAP_ANONYMOUS) || !fl.args[1])
+			break;
 		/* Chunks are anonymous read-write maps; PROT_NONE ones reserve arena heaps. */
-		if (exact && fl.in_alloc &&
-		    (fl.args[2] & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE) &&
-		    (fl.args[3] & MAP_ANONYMOUS))
+		if ((fl.args[2] & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE))
 			remember_span(st, tgid, (u64)ret, page_up(fl.args[1]));
+		mark_areas(st, tgid, (u64)ret, fl.args[1], true);
 		break;
 	case HFB_SYS_MUNMAP:
-		if (exact && fl.in_alloc) {
+		/* Only the allocator maps a known chunk: unmapping it is its release. */
+		if (exact) {
+			mark_areas(st, tgid, fl.args[0], fl.args[1], false);
 			struct hfb_live_key key = {.tgid = tgid, .addr = fl.args[0]};
 			struct hfb_mmap_val *span = bpf_map_lookup_elem(&mmaps, &key);
 
@@ -506,7 +607,7 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
 		}
 		break;
 	case HFB_SYS_MREMAP:
-		if (exact && fl.in_alloc) {
+		if (exact) {
 			struct hfb_live_key key = {.tgid = tgid, .addr = fl.args[0]};
 			u64 old_len = page_up(fl.args[1]), new_len = page_up(fl.args[2]);
 
@@ -522,11 +623,12 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
 		if (fl.args[2] != MADV_DONTNEED && fl.args[2] != MADV_FREE)
 			break;
 		/*
-		 * Exact: whatever the allocator gives back.  Passive: only what lies
-		 * in the brk heap, the one heap region known without uprobes.
+		 * Exact: whatever the allocator gives back, known by the call it
+		 * is in or by where it lies.  Passive: only what lies in the brk
+		 * heap, the one heap region known without uprobes.
 		 */
-		if ((exact && fl.in_alloc) ||
-		    (!exact && fl.args[0] >= fl.heap_lo && fl.args[0] < fl.old_brk))
+		brk_heap = fl.args[0] >= fl.heap_lo && fl.args[0] < fl.old_brk;
+		if (brk_heap || (exact && (fl.in_alloc || in_areas(tgid, fl.args[0]))))
 			__sync_fetch_and_add(&st->released_bytes, page_up(fl.args[1]));
 		break;
 	default:
@@ -633,7 +735,9 @@ int BPF_PROG(hf_fork, struct task_struct *parent, struct task_struct *child)
 	 */
 	cproc.start_boottime = child->start_boottime;
 	cproc.mode = pproc->mode;
-	bpf_map_delete_elem(&stats, &ctgid);
+	/* An update from BPF zeroes every other CPU's copy: a fresh account. */
+	if (bpf_map_update_elem(&stats, &ctgid, &zero_stats, BPF_ANY) != 0)
+		bpf_map_delete_elem(&stats, &ctgid);
 	if (bpf_map_update_elem(&procs, &ctgid, &cproc, BPF_ANY) != 0)
 		return 0;
 	emit(HFB_EV_FORK, ctgid, ptgid, 0, cproc.start_boottime, NULL);
@@ -657,7 +761,7 @@ int BPF_PROG(hf_exit, struct task_struct *p, bool group_dead)
 	u32 tid = p->pid, tgid = p->tgid;
 	struct hfb_proc *proc;
 
-	bpf_map_delete_elem(&inflight, &tid);
+	/* The thread's inflight task storage goes with the thread. */
 	bpf_map_delete_elem(&sysflight, &tid);
 	if (!group_dead)
 		return 0;

@@ -114,15 +114,34 @@ struct hfb_live_val {
 	unsigned long long allocated;
 };
 
+/*
+ * areas: the 64 MiB granules (address >> HFB_AREA_SHIFT) that anonymous
+ * mmaps made from inside allocator calls cover whole, key as live with the
+ * granule number as addr: glibc's non-main arena heaps are 64 MiB-aligned
+ * reservations of exactly that size.  An munmap covering a granule whole
+ * unmarks it.
+ * A madvise there is the allocator's whoever calls it (free has no return
+ * probe to bracket its syscalls).
+ */
+#define HFB_AREA_SHIFT     26
+#define HFB_AREA_MAX_MARKS 16
+
 /* mmaps: the allocator's own mmapped chunks (exact mode), key as live. */
 struct hfb_mmap_val {
 	unsigned long long len;
 };
 
-/* inflight: tid -> the allocator call that thread is inside of. */
+/*
+ * inflight: the allocator call a thread is inside of, in the thread's own
+ * task storage (no hash update on the hot path; freed with the thread).
+ * free has no return probe, so it never occupies this: a free is complete at
+ * its entry.
+ */
 struct hfb_inflight {
-	unsigned int op;          /* enum hfb_op of the outermost call */
-	unsigned int depth;       /* calls nested inside it, not counted */
+	unsigned int op;     /* enum hfb_op of the outermost call */
+	unsigned int depth;  /* calls nested inside it, not counted */
+	unsigned int active; /* the thread is inside an allocator call */
+	unsigned int pad;
 	unsigned long long size;  /* bytes asked for (calloc: n * size) */
 	unsigned long long ptr;   /* realloc: the old block */
 	unsigned long long outp;  /* posix_memalign: where the answer goes */

@@ -159,6 +159,7 @@ int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_eve
 	bpf_map__set_max_entries(t->skel->maps.stats, cfg->max_procs);
 	bpf_map__set_max_entries(t->skel->maps.live, cfg->max_live);
 	bpf_map__set_max_entries(t->skel->maps.mmaps, cfg->max_mmaps);
+	bpf_map__set_max_entries(t->skel->maps.areas, cfg->max_mmaps);
 
 	err = heapfrag_bpf__load(t->skel);
 	if (err) {
@@ -234,6 +235,7 @@ void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid)
 {
 	delete_keys_of(t->skel->maps.live, pid);
 	delete_keys_of(t->skel->maps.mmaps, pid);
+	delete_keys_of(t->skel->maps.areas, pid);
 }
 
 void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
@@ -252,17 +254,27 @@ int hf_tracer_track(struct hf_tracer *t, pid_t pid, uint64_t start_boottime, enu
 		.mode = mode == HF_MODE_PASSIVE ? HFB_MODE_PASSIVE : HFB_MODE_EXACT,
 	};
 	uint32_t key = (uint32_t)pid;
+	struct hfb_stats *zero;
+	int err = 0;
 
 	/* Whatever a previous process with this PID left behind is not ours. */
 	hf_tracer_forget(t, pid);
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &proc, BPF_ANY) != 0) {
-		int err = -errno;
-
+	/*
+	 * The counters exist before the first probe fires, so that a uprobe hit
+	 * pays one lookup and never a creation (see uprobe_stats()).
+	 */
+	zero = calloc((size_t)t->ncpus, sizeof(*zero));
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.stats), &key, zero, BPF_ANY) != 0 ||
+	    bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, &proc, BPF_ANY) != 0) {
+		err = -errno;
 		hf_log(HF_LOG_ERROR, "failed to add process %d to the filter: %s", pid,
 		       strerror(-err));
-		return err;
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &key);
 	}
-	return 0;
+	free(zero);
+	return err;
 }
 
 static enum hfb_size_rule size_rule(enum hf_allocator kind)
@@ -398,6 +410,12 @@ int hf_tracer_attach_uprobes(struct hf_tracer *t, pid_t pid, const struct hf_all
 
 			if (!site->present || site->alias_of >= 0 || duplicate_site(target, op))
 				continue;
+			/*
+			 * free needs nothing from its return (see bpf/heapfrag.bpf.c),
+			 * and a return probe would cost every free a second trap.
+			 */
+			if (ret && (op == HF_OP_FREE || op == HF_OP_CFREE))
+				continue;
 			err = attach_one(t, p, pid, target->path, NULL,
 					 ret ? site->ret_offset : site->entry_offset, ret,
 					 HFB_COOKIE(op, rule));
@@ -412,7 +430,14 @@ int hf_tracer_attach_uprobes(struct hf_tracer *t, pid_t pid, const struct hf_all
 				emulated += site->entry_emulated;
 				stepped += !site->entry_emulated;
 			}
-			if (!ret)
+			if (!ret && (op == HF_OP_FREE || op == HF_OP_CFREE))
+				hf_log(HF_LOG_DEBUG,
+				       "pid %d: %s entry probe at %s+0x%llx (%s, %s), no return "
+				       "probe",
+				       pid, hf_op_symbol(op), target->path,
+				       (unsigned long long)site->entry_offset, site->entry_insn,
+				       site->entry_emulated ? "emulated" : "single-stepped");
+			else if (!ret)
 				hf_log(HF_LOG_DEBUG,
 				       "pid %d: %s entry probe at %s+0x%llx (%s, %s), return "
 				       "probe at +0x%llx",
@@ -613,9 +638,9 @@ void hf_tracer_map_stats(struct hf_tracer *t, uint64_t live_entries, struct hf_d
 		const char *name;
 		struct bpf_map *map;
 	} maps[] = {
-		{"procs", t->skel->maps.procs},       {"stats", t->skel->maps.stats},
-		{"live", t->skel->maps.live},         {"mmaps", t->skel->maps.mmaps},
-		{"inflight", t->skel->maps.inflight}, {"sysflight", t->skel->maps.sysflight},
+		{"procs", t->skel->maps.procs}, {"stats", t->skel->maps.stats},
+		{"live", t->skel->maps.live},   {"mmaps", t->skel->maps.mmaps},
+		{"areas", t->skel->maps.areas}, {"sysflight", t->skel->maps.sysflight},
 	};
 
 	out->nr_maps = 0;

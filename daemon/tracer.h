@@ -48,8 +48,9 @@ void hf_tracer_forget(struct hf_tracer *t, pid_t pid);
 void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid);
 
 /*
- * Attaches return then entry uprobes for every op target provides, filtered
- * to pid (-1: every process using that object).  Logs where each went.
+ * Attaches return then entry uprobes for every op target provides (free and
+ * cfree: an entry probe only), filtered to pid (-1: every process using that
+ * object).  Logs where each went.
  * With follow_forks the probes are inherited by pid's future children, which
  * are then traced from their first instruction: such a child shares its
  * ancestor's probes (hf_probes_get) instead of getting its own.
