@@ -63,8 +63,12 @@ static json_t *j_mapped(const struct hf_mapped *m)
 			 "mmap", j_u64(m->mmap), "total", j_u64(m->total));
 }
 
-/* [{"le":16,"count":N},...,{"le":null,"count":N}], counts per bucket. */
-static json_t *j_hist(const uint64_t *counts)
+/*
+ * Log2 buckets as [{"le":16,KEY:N},...,{"le":null,KEY:N}], one value per
+ * bucket (not cumulative): KEY is "count" for histograms, "bytes" for the
+ * sampled estimate by size.
+ */
+static json_t *j_buckets(const uint64_t *values, const char *key)
 {
 	json_t *arr = json_array();
 
@@ -75,27 +79,7 @@ static json_t *j_hist(const uint64_t *counts)
 						     : json_null();
 
 		if (json_array_append_new(
-			    arr, json_pack("{s:o,s:o}", "le", le, "count", j_u64(counts[i])))) {
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-/* The sampled estimate by requested size: [{"le": 16, "bytes": N}, ..., {"le": null, ...}]. */
-static json_t *j_size_bytes(const uint64_t *bytes)
-{
-	json_t *arr = json_array();
-
-	if (!arr)
-		return NULL;
-	for (int i = 0; i < HF_HIST_BUCKETS; i++) {
-		json_t *le = i < HF_HIST_BUCKETS - 1 ? json_integer((json_int_t)hf_hist_le(i))
-						     : json_null();
-
-		if (json_array_append_new(
-			    arr, json_pack("{s:o,s:o}", "le", le, "bytes", j_u64(bytes[i])))) {
+			    arr, json_pack("{s:o,s:o}", "le", le, key, j_u64(values[i])))) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -126,7 +110,7 @@ static json_t *j_sampled_heap(const struct hf_snapshot *s)
 	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "live_bytes", j_u64(h->live_bytes),
 			 "live_samples", j_u64(h->live_samples), "samples", j_u64(h->samples),
 			 "dropped", j_u64(h->dropped), "live_bytes_by_size",
-			 j_size_bytes(h->live_bytes_by_size));
+			 j_buckets(h->live_bytes_by_size, "bytes"));
 }
 
 json_t *hf_json_libptm(const struct hf_snapshot *s)
@@ -139,8 +123,8 @@ json_t *hf_json_histograms(const struct hf_snapshot *s)
 {
 	if (!s->histogram_known)
 		return json_pack("{s:n,s:n}", "requests", "live");
-	return json_pack("{s:o,s:o}", "requests", j_hist(s->histogram.requests), "live",
-			 j_hist(s->histogram.live));
+	return json_pack("{s:o,s:o}", "requests", j_buckets(s->histogram.requests, "count"), "live",
+			 j_buckets(s->histogram.live, "count"));
 }
 
 static json_t *j_arena(const struct hf_arena *a)

@@ -106,9 +106,23 @@ int hf_reply_json(struct MHD_Connection *conn, unsigned int status, json_t *json
 	return hf_reply_text(conn, status, "application/json", body, strlen(body));
 }
 
-int hf_reply_json_created(struct MHD_Connection *conn, json_t *json, const char *location)
+/* Sends body (malloc'ed, owned from here on) as JSON with one extra header. */
+static int reply_body_with_header(struct MHD_Connection *conn, unsigned int status, char *body,
+				  const char *header, const char *value)
 {
 	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, header, value);
+	return queue(conn, status, resp, "application/json");
+}
+
+int hf_reply_json_created(struct MHD_Connection *conn, json_t *json, const char *location)
+{
 	char *body;
 
 	if (!json)
@@ -117,13 +131,8 @@ int hf_reply_json_created(struct MHD_Connection *conn, json_t *json, const char 
 	json_decref(json);
 	if (!body)
 		return hf_reply_error(conn, HF_E_INTERNAL, "The server ran out of memory.");
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-	return queue(conn, MHD_HTTP_CREATED, resp, "application/json");
+	return reply_body_with_header(conn, MHD_HTTP_CREATED, body, MHD_HTTP_HEADER_LOCATION,
+				      location);
 }
 
 /* The error body, or a fixed one when even that cannot be built. */
@@ -175,18 +184,11 @@ int hf_reply_error_header(struct MHD_Connection *conn, enum hf_web_error e, cons
 {
 	json_t *json = json_pack("{s:s,s:s}", "error", errors[e].code, "message", message);
 	char *body = json ? json_dumps(json, JSON_COMPACT) : NULL;
-	struct MHD_Response *resp;
 
 	json_decref(json);
 	if (!body)
 		return reply_error_body(conn, HF_E_INTERNAL, "The server ran out of memory.");
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, header, value);
-	return queue(conn, errors[e].status, resp, "application/json");
+	return reply_body_with_header(conn, errors[e].status, body, header, value);
 }
 
 int hf_reply_method_not_allowed(struct MHD_Connection *conn, unsigned int allow)
