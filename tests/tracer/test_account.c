@@ -34,12 +34,26 @@ static bool calls_reached(json_t *doc, void *arg)
 	       th_u64(doc, "counters.free") >= g->free;
 }
 
-static void check_syscalls(const char *what, json_t *doc, const struct th_syscalls *st)
+/*
+ * strace counts a second run of the same phase.  glibc and libptm make the
+ * same heap syscalls in both; jemalloc maps an extent, and when the kernel
+ * placed it misaligned maps again, so its mmap count depends on where
+ * mappings land, which differs between runs (the traced run also has the
+ * uprobes' XOL page).  Two clean-clone runs saw 13 against 14, either way
+ * round; for jemalloc mmap may differ by that one retry, every other count
+ * must be equal.
+ */
+static void check_syscalls(const char *alloc, const char *what, json_t *doc,
+			   const struct th_syscalls *st)
 {
+	uint64_t mmaps = th_u64(doc, "counters.mmap");
+	uint64_t slack = strcmp(alloc, "jemalloc") == 0 ? 1 : 0;
+
 	CHECK_MSG(th_u64(doc, "counters.brk") == st->brk, "%s: brk %llu, strace %llu", what,
 		  (unsigned long long)th_u64(doc, "counters.brk"), (unsigned long long)st->brk);
-	CHECK_MSG(th_u64(doc, "counters.mmap") == st->mmap, "%s: mmap %llu, strace %llu", what,
-		  (unsigned long long)th_u64(doc, "counters.mmap"), (unsigned long long)st->mmap);
+	CHECK_MSG(mmaps + slack >= st->mmap && mmaps <= st->mmap + slack,
+		  "%s: mmap %llu, strace %llu", what, (unsigned long long)mmaps,
+		  (unsigned long long)st->mmap);
 	CHECK_MSG(th_u64(doc, "counters.munmap") == st->munmap, "%s: munmap %llu, strace %llu",
 		  what, (unsigned long long)th_u64(doc, "counters.munmap"),
 		  (unsigned long long)st->munmap);
@@ -147,7 +161,7 @@ static void seed_loop(const char *alloc, const char *preload)
 	CHECK_MSG(th_u64(doc, "counters.brk") <= 4, "%s: the seed loop moved brk %llu times", alloc,
 		  (unsigned long long)th_u64(doc, "counters.brk"));
 	if (strace_phase("seed_loop", args, preload, &st))
-		check_syscalls("seed_loop", doc, &st);
+		check_syscalls(alloc, "seed_loop", doc, &st);
 	else
 		CHECK_MSG(0, "strace of seed_loop failed");
 out:
@@ -199,7 +213,7 @@ static void swiss_cheese(const char *alloc, const char *preload)
 			CHECK_EQ_U64(th_u64(doc, "heap.mapped_bytes.brk"), th_u64(mi, "arena"));
 	}
 	if (strace_phase("swiss_cheese", args, preload, &st))
-		check_syscalls("swiss_cheese", doc, &st);
+		check_syscalls(alloc, "swiss_cheese", doc, &st);
 	else
 		CHECK_MSG(0, "strace of swiss_cheese failed");
 out:
