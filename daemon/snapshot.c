@@ -44,6 +44,23 @@ const char *hf_allocator_name(enum hf_allocator alloc)
 	return "unknown";
 }
 
+const char *hf_lat_op_name(enum hf_lat_op op)
+{
+	switch (op) {
+	case HF_LAT_MALLOC:
+		return "malloc";
+	case HF_LAT_CALLOC:
+		return "calloc";
+	case HF_LAT_REALLOC:
+		return "realloc";
+	case HF_LAT_MEMALIGN:
+		return "memalign";
+	case HF_LAT_OPS:
+		break;
+	}
+	return "unknown";
+}
+
 static void unknown_peak(struct hf_peak_value *p)
 {
 	p->value = HF_UNKNOWN;
@@ -90,6 +107,7 @@ void hf_snapshot_init(struct hf_snapshot *s)
 	s->histogram_known = false;
 	s->ptm_events_known = false;
 	s->sampled_known = false;
+	s->latency_known = false;
 	s->nr_arenas = 0;
 	s->arenas_truncated = false;
 }

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HF_UNKNOWN UINT64_MAX
+#define HF_UNKNOWN  UINT64_MAX
 #define hf_known(v) ((v) != HF_UNKNOWN)
 
 /*
@@ -25,16 +25,53 @@
  * (16, 32, ..., 4 GiB); the last bucket holds everything larger (+Inf).
  * Counts are per bucket, not cumulative; the Prometheus writer accumulates.
  */
-#define HF_HIST_BUCKETS 30
+#define HF_HIST_BUCKETS   30
 #define HF_HIST_MIN_SHIFT 4
 static inline uint64_t hf_hist_le(int i)
 {
 	return (uint64_t)1 << (i + HF_HIST_MIN_SHIFT);
 }
 
+/*
+ * Allocator call latency (exact mode): the time from a call's entry probe to
+ * its return probe, in nanoseconds, in log2 buckets: bucket i <
+ * HF_LAT_BUCKETS - 1 holds durations d with hf_lat_le_ns(i - 1) < d <=
+ * hf_lat_le_ns(i), where hf_lat_le_ns(i) = 256 << i (256 ns, 512 ns, ...,
+ * 2^30 ns = 1.07 s); bucket 0 holds d <= 256 ns; the last holds everything
+ * longer (+Inf).  Counts are per bucket, not cumulative.
+ */
+#define HF_LAT_BUCKETS   24
+#define HF_LAT_MIN_SHIFT 8
+static inline uint64_t hf_lat_le_ns(int i)
+{
+	return (uint64_t)1 << (i + HF_LAT_MIN_SHIFT);
+}
+
+/*
+ * The calls that are timed: those with a return probe.  free is not timed:
+ * it has no return probe (a second trap on every free would cost more than
+ * everything else heapfragd does per free), so its latency is unknown.
+ */
+enum hf_lat_op {
+	HF_LAT_MALLOC = 0,
+	HF_LAT_CALLOC,
+	HF_LAT_REALLOC,
+	HF_LAT_MEMALIGN, /* every aligned-allocation entry point, as in hf_counters */
+	HF_LAT_OPS,
+};
+
+/* "malloc", "calloc", "realloc", "memalign": the op label in JSON and Prometheus. */
+const char *hf_lat_op_name(enum hf_lat_op op);
+
+struct hf_call_latency {
+	uint64_t count;  /* timed calls: the sum of buckets[] */
+	uint64_t sum_ns; /* their summed durations */
+	uint64_t buckets[HF_LAT_BUCKETS];
+};
+
 #define HF_MAX_ARENAS 128
-#define HF_COMM_LEN 16
-#define HF_PATH_LEN 512
+#define HF_COMM_LEN   16
+#define HF_PATH_LEN   512
 
 enum hf_mode {
 	HF_MODE_EXACT = 0,
@@ -89,9 +126,9 @@ struct hf_peaks {
 };
 
 struct hf_mapped {
-	uint64_t brk;	/* span of the brk heap */
+	uint64_t brk;   /* span of the brk heap */
 	uint64_t arena; /* committed part of non-main arena heaps */
-	uint64_t mmap;	/* mmapped chunks (large allocations) */
+	uint64_t mmap;  /* mmapped chunks (large allocations) */
 	uint64_t total;
 };
 
@@ -108,7 +145,7 @@ struct hf_heap {
 };
 
 struct hf_fragmentation {
-	double ratio;	       /* 1 - requested / resident */
+	double ratio;          /* 1 - requested / resident */
 	double internal_ratio; /* (allocated - requested) / allocated */
 	double external_ratio; /* free / resident */
 	uint64_t internal_bytes;
@@ -119,7 +156,7 @@ struct hf_fragmentation {
 
 struct hf_histograms {
 	uint64_t requests[HF_HIST_BUCKETS]; /* every allocation request since attach */
-	uint64_t live[HF_HIST_BUCKETS];	    /* requested sizes of live allocations */
+	uint64_t live[HF_HIST_BUCKETS];     /* requested sizes of live allocations */
 };
 
 enum hf_arena_kind {
@@ -173,8 +210,8 @@ struct hf_sampled_heap {
 
 struct hf_allocator_id {
 	enum hf_allocator kind;
-	char path[HF_PATH_LEN];	 /* the ELF object that provides malloc */
-	char build_id[41];	 /* hex, "" when the object has none */
+	char path[HF_PATH_LEN]; /* the ELF object that provides malloc */
+	char build_id[41];      /* hex, "" when the object has none */
 };
 
 struct hf_tracing {
@@ -196,11 +233,13 @@ struct hf_snapshot {
 	struct hf_heap heap;
 	struct hf_fragmentation fragmentation;
 	struct hf_histograms histogram;
-	bool histogram_known; /* false in passive mode */
+	bool histogram_known;  /* false in passive mode */
 	bool ptm_events_known; /* a libptm process with its USDT probes attached */
 	struct hf_ptm_events ptm_events;
 	bool sampled_known; /* ... that took a sample since attach */
 	struct hf_sampled_heap sampled;
+	bool latency_known; /* exact mode: calls are timed */
+	struct hf_call_latency latency[HF_LAT_OPS];
 	uint32_t nr_arenas;
 	bool arenas_truncated;
 	struct hf_arena arenas[HF_MAX_ARENAS];
