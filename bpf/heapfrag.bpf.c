@@ -311,6 +311,27 @@ static __always_inline void remove_live(struct hfb_stats *st, u32 tgid, u64 ptr)
 	bpf_map_delete_elem(&live, &key);
 }
 
+/* Bucket 0 holds d <= 256 ns, bucket i (256 << (i - 1), 256 << i], the last the rest. */
+static __always_inline u32 lat_bucket(u64 ns)
+{
+	u32 b;
+
+	if (ns <= (1ULL << HFB_LAT_MIN_SHIFT))
+		return 0;
+	b = log2_u64(ns - 1) + 1 - HFB_LAT_MIN_SHIFT;
+	return b < HFB_LAT_BUCKETS ? b : HFB_LAT_BUCKETS - 1;
+}
+
+static __always_inline void count_latency(struct hfb_stats *st, u32 op, u64 start_ns)
+{
+	u64 ns = bpf_ktime_get_ns() - start_ns;
+
+	if (op >= HFB_LAT_OPS)
+		return;
+	__sync_fetch_and_add(&st->lat_sum_ns[op], ns);
+	__sync_fetch_and_add(&st->lat[op][lat_bucket(ns)], 1);
+}
+
 static __always_inline void count_request(struct hfb_stats *st, u32 call, u64 size)
 {
 	__sync_fetch_and_add(&st->calls[call], 1);
@@ -393,6 +414,8 @@ int BPF_KPROBE(hf_alloc_entry, u64 a0, u64 a1, u64 a2)
 	default:
 		break;
 	}
+	/* Last, so that the time taken to store the arguments is not the call's. */
+	call.start_ns = bpf_ktime_get_ns();
 	*in = call;
 	return 0;
 }
@@ -422,18 +445,22 @@ int BPF_KRETPROBE(hf_alloc_return, u64 ret)
 
 	switch (call.op) {
 	case HFB_OP_MALLOC:
+		count_latency(st, HFB_LAT_MALLOC, call.start_ns);
 		count_request(st, HFB_CALL_MALLOC, call.size);
 		break;
 	case HFB_OP_CALLOC:
+		count_latency(st, HFB_LAT_CALLOC, call.start_ns);
 		count_request(st, HFB_CALL_CALLOC, call.size);
 		break;
 	case HFB_OP_ALIGNED_ALLOC:
 	case HFB_OP_MEMALIGN:
 	case HFB_OP_VALLOC:
 	case HFB_OP_PVALLOC:
+		count_latency(st, HFB_LAT_MEMALIGN, call.start_ns);
 		count_request(st, HFB_CALL_MEMALIGN, call.size);
 		break;
 	case HFB_OP_POSIX_MEMALIGN:
+		count_latency(st, HFB_LAT_MEMALIGN, call.start_ns);
 		count_request(st, HFB_CALL_MEMALIGN, call.size);
 		/* It answers through its out-pointer; the return value is an errno. */
 		ptr = 0;
@@ -442,6 +469,7 @@ int BPF_KRETPROBE(hf_alloc_return, u64 ret)
 		break;
 	case HFB_OP_REALLOC:
 	case HFB_OP_REALLOCARRAY:
+		count_latency(st, HFB_LAT_REALLOC, call.start_ns);
 		__sync_fetch_and_add(&st->calls[HFB_CALL_REALLOC], 1);
 		if (call.size || !call.ptr)
 			__sync_fetch_and_add(&st->hist_requests[hist_bucket(call.size)], 1);

@@ -11,6 +11,10 @@
 #define HFB_HIST_BUCKETS   30
 #define HFB_HIST_MIN_SHIFT 4
 
+/* Must equal HF_LAT_BUCKETS, HF_LAT_MIN_SHIFT and HF_LAT_OPS of daemon/snapshot.h. */
+#define HFB_LAT_BUCKETS   24
+#define HFB_LAT_MIN_SHIFT 8
+
 /* Default map sizes; the command line overrides them before load. */
 #define HFB_DEFAULT_MAX_PROCS    1024
 #define HFB_DEFAULT_MAX_LIVE     (1 << 20)
@@ -47,6 +51,15 @@ enum hfb_call {
 	HFB_CALL_FREE,
 	HFB_CALL_MEMALIGN,
 	HFB_CALL_COUNT,
+};
+
+/* The calls that are timed (those with a return probe); enum hf_lat_op's order. */
+enum hfb_lat_op {
+	HFB_LAT_MALLOC = 0,
+	HFB_LAT_CALLOC,
+	HFB_LAT_REALLOC,
+	HFB_LAT_MEMALIGN,
+	HFB_LAT_OPS,
 };
 
 enum hfb_syscall {
@@ -100,6 +113,12 @@ struct hfb_stats {
 	unsigned long long syscalls[HFB_SYS_COUNT];
 	unsigned long long hist_requests[HFB_HIST_BUCKETS];
 	long long hist_live[HFB_HIST_BUCKETS];
+	/*
+	 * Exact mode: each timed call's duration, entry probe to return probe,
+	 * in ns; lat[op][b] counts durations in log2 bucket b (snapshot.h).
+	 */
+	unsigned long long lat_sum_ns[HFB_LAT_OPS];
+	unsigned long long lat[HFB_LAT_OPS][HFB_LAT_BUCKETS];
 };
 
 /* live: one entry per block allocated since attach. */
@@ -142,10 +161,11 @@ struct hfb_inflight {
 	unsigned int depth;  /* calls nested inside it, not counted */
 	unsigned int active; /* the thread is inside an allocator call */
 	unsigned int pad;
-	unsigned long long size;  /* bytes asked for (calloc: n * size) */
-	unsigned long long ptr;   /* realloc: the old block */
-	unsigned long long outp;  /* posix_memalign: where the answer goes */
-	unsigned long long align; /* the aligned allocations: the alignment asked for */
+	unsigned long long size;     /* bytes asked for (calloc: n * size) */
+	unsigned long long ptr;      /* realloc: the old block */
+	unsigned long long outp;     /* posix_memalign: where the answer goes */
+	unsigned long long align;    /* the aligned allocations: the alignment asked for */
+	unsigned long long start_ns; /* bpf_ktime_get_ns() at the entry probe */
 };
 
 /* sysflight: tid -> the heap syscall that thread is inside of. */

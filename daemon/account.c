@@ -163,6 +163,12 @@ void hf_account(const struct hf_raw *raw, const struct hf_regions *regions, doub
 		memset(&snap->histogram, 0, sizeof(snap->histogram));
 	}
 
+	snap->latency_known = calls;
+	if (calls)
+		memcpy(snap->latency, raw->latency, sizeof(raw->latency));
+	else
+		memset(snap->latency, 0, sizeof(snap->latency));
+
 	move_peak(&h->peak.requested_bytes, h->requested_bytes, now);
 	move_peak(&h->peak.allocated_bytes, h->allocated_bytes, now);
 	move_peak(&h->peak.resident_bytes, h->resident_bytes, now);

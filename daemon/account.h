@@ -17,24 +17,25 @@
 
 /* What BPF counted for one process since attach (summed over CPUs). */
 struct hf_raw {
-	bool calls_known;	   /* exact mode: the uprobes are attached */
+	bool calls_known;            /* exact mode: the uprobes are attached */
 	struct hf_counters counters; /* call counters are ignored when !calls_known */
 	uint64_t live_allocations;
-	uint64_t requested_bytes;  /* over live allocations */
-	uint64_t allocated_bytes;  /* chunk sizes of live allocations */
-	uint64_t released_bytes;   /* munmap, shrinking brk/mremap, MADV_DONTNEED/FREE of heap */
+	uint64_t requested_bytes; /* over live allocations */
+	uint64_t allocated_bytes; /* chunk sizes of live allocations */
+	uint64_t released_bytes;  /* munmap, shrinking brk/mremap, MADV_DONTNEED/FREE of heap */
 	uint64_t dropped_events;
 	uint64_t live_map_entries;
 	uint64_t hist_requests[HF_HIST_BUCKETS];
 	uint64_t hist_live[HF_HIST_BUCKETS];
+	struct hf_call_latency latency[HF_LAT_OPS]; /* meaningful only when calls_known */
 };
 
 /* The allocator's regions as /proc/PID/{maps,smaps} show them now. */
 struct hf_regions {
-	struct hf_mapped mapped;   /* fields HF_UNKNOWN where not known */
-	uint64_t resident_bytes;   /* Rss of exactly the regions counted in mapped */
+	struct hf_mapped mapped; /* fields HF_UNKNOWN where not known */
+	uint64_t resident_bytes; /* Rss of exactly the regions counted in mapped */
 	uint64_t process_rss_bytes;
-	uint64_t arena_heaps;	   /* non-main arena heaps seen */
+	uint64_t arena_heaps; /* non-main arena heaps seen */
 	/* Sum of the heaps' heap_info.size: glibc counts this in mallinfo2().arena. */
 	uint64_t arena_size_bytes;
 	/* From the allocator's own books where it has them (libptm), else HF_UNKNOWN. */

@@ -27,6 +27,11 @@
 #include "log.h"
 #include "tracefs.h"
 
+_Static_assert(HF_HIST_BUCKETS == HFB_HIST_BUCKETS, "size buckets differ");
+_Static_assert(HF_LAT_BUCKETS == HFB_LAT_BUCKETS, "latency buckets differ");
+_Static_assert(HF_LAT_MIN_SHIFT == HFB_LAT_MIN_SHIFT, "latency buckets differ");
+_Static_assert((int)HF_LAT_OPS == (int)HFB_LAT_OPS, "timed calls differ");
+
 struct hf_tracer {
 	struct heapfrag_bpf *skel;
 	struct ring_buffer *rb;
@@ -529,6 +534,13 @@ int hf_tracer_read(struct hf_tracer *t, pid_t pid, struct hf_raw *raw)
 		for (int b = 0; b < HFB_HIST_BUCKETS; b++) {
 			raw->hist_requests[b] += s->hist_requests[b];
 			hist_live[b] += s->hist_live[b];
+		}
+		for (int op = 0; op < HFB_LAT_OPS; op++) {
+			raw->latency[op].sum_ns += s->lat_sum_ns[op];
+			for (int b = 0; b < HFB_LAT_BUCKETS; b++) {
+				raw->latency[op].buckets[b] += s->lat[op][b];
+				raw->latency[op].count += s->lat[op][b];
+			}
 		}
 	}
 	/* Per-CPU deltas sum to the truth; a read racing a free may dip below 0. */
