@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "probe_site.h"
+#include "raw_uprobe.h"
 
 #define LIBC "/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -69,54 +70,17 @@ static double per_call(bool use_malloc, int n)
 	return best;
 }
 
-static int uprobe_type(void)
-{
-	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
-	int type = -1;
-
-	if (f) {
-		if (fscanf(f, "%d", &type) != 1)
-			type = -1;
-		fclose(f);
-	}
-	return type;
-}
-
-/* A uprobe (or return probe) on this process at a file offset of libc, running prog_fd. */
-static int attach_probe(int type, uint64_t offset, bool retprobe, int prog_fd, int *link_fd)
-{
-	struct perf_event_attr attr;
-	int fd;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = (uint32_t)type;
-	/* format/retprobe of the uprobe PMU is "config:0" on Linux. */
-	attr.config = retprobe ? 1 : 0;
-	attr.config1 = (uint64_t)(uintptr_t)copy_path;
-	attr.config2 = offset;
-	fd = (int)syscall(__NR_perf_event_open, &attr, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	*link_fd = bpf_link_create(prog_fd, fd, BPF_PERF_EVENT, NULL);
-	if (*link_fd < 0) {
-		close(fd);
-		return *link_fd;
-	}
-	return fd;
-}
-
 static double hit_cost(int type, int prog_fd, uint64_t offset, bool use_malloc, int n, double base)
 {
-	int link = -1, fd = attach_probe(type, offset, false, prog_fd, &link);
+	struct raw_uprobe u;
+	int err = raw_uprobe_attach(&u, type, copy_path, offset, false, getpid(), prog_fd);
 	double with;
 
-	CHECK_MSG(fd >= 0, "attaching a uprobe at %#" PRIx64 ": %s", offset, strerror(-fd));
-	if (fd < 0)
+	CHECK_MSG(err == 0, "attaching a uprobe at %#" PRIx64 ": %s", offset, strerror(-err));
+	if (err)
 		return -1;
 	with = per_call(use_malloc, n);
-	close(link);
-	close(fd);
+	raw_uprobe_detach(&u);
 	return with - base;
 }
 
@@ -172,11 +136,12 @@ static void reset(int map_fd)
 static uint64_t hits(int type, int prog, int map, uint64_t offset, bool retprobe, bool memalign,
 		     int n)
 {
-	int link = -1, fd = attach_probe(type, offset, retprobe, prog, &link), i;
+	struct raw_uprobe u;
+	int err = raw_uprobe_attach(&u, type, copy_path, offset, retprobe, getpid(), prog), i;
 	uint64_t before;
 
-	CHECK_MSG(fd >= 0, "attaching at %#" PRIx64 ": %s", offset, strerror(-fd));
-	if (fd < 0)
+	CHECK_MSG(err == 0, "attaching at %#" PRIx64 ": %s", offset, strerror(-err));
+	if (err)
 		return 0;
 	reset(map);
 	before = count_of(map);
@@ -190,8 +155,7 @@ static uint64_t hits(int type, int prog, int map, uint64_t offset, bool retprobe
 			free_fn(NULL);
 		}
 	}
-	close(link);
-	close(fd);
+	raw_uprobe_detach(&u);
 	return count_of(map) - before;
 }
 
@@ -251,10 +215,6 @@ static bool load_private_libc(char *dir)
 
 int main(void)
 {
-	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-		{.code = BPF_JMP | BPF_EXIT},
-	};
 	char dir[] = "/tmp/hf-probe-cost-XXXXXX";
 	struct hf_alloc_target t;
 	double base_free, base_malloc, at_site, at_sym, at_malloc, ratio = 0;
@@ -265,10 +225,10 @@ int main(void)
 
 	if (geteuid() != 0)
 		HF_SKIP("attaching uprobes needs root");
-	type = uprobe_type();
+	type = raw_uprobe_type();
 	if (type < 0)
 		HF_SKIP("this kernel has no uprobe PMU");
-	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hf_cost", "GPL", insns, 2, NULL);
+	prog = raw_uprobe_empty_prog();
 	if (prog < 0)
 		HF_SKIP("cannot load a BPF program: %s", strerror(-prog));
 
