@@ -393,25 +393,47 @@ static int match_preload(struct proc_scan *ps, const char *entry)
 	return -1;
 }
 
-/* Reads a whole small /proc or /etc file; *len gets its size.  NULL if unreadable. */
-static char *slurp(const char *path, size_t *len)
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Reads fd to its end into a NUL-terminated malloc'ed buffer, keeping at most
+ * limit bytes (a longer input is cut there, which none of our inputs should
+ * reach); with timeout_ms >= 0 it gives up after that long (-ETIMEDOUT, with
+ * what was read so far in *out).  Returns 0, -ETIMEDOUT or -ENOMEM.
+ */
+static int read_all(int fd, size_t limit, long timeout_ms, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap + 1), *grown;
-	ssize_t r;
-	int fd;
+	struct timespec t0;
+	int err = 0;
 
 	if (!buf)
-		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	while ((r = read(fd, buf + n, cap - n)) > 0) {
+		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long left = timeout_ms - ms_since(&t0);
+		ssize_t r;
+
+		if (timeout_ms >= 0 && (left <= 0 || poll(&pfd, 1, (int)left) == 0)) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
 		n += (size_t)r;
 		if (n == cap) {
-			if (cap >= (8u << 20))
+			if (cap >= limit)
 				break;
 			grown = realloc(buf, cap * 2 + 1);
 			if (!grown)
@@ -420,9 +442,25 @@ static char *slurp(const char *path, size_t *len)
 			cap *= 2;
 		}
 	}
-	close(fd);
 	buf[n] = '\0';
+	*out = buf;
 	*len = n;
+	return err;
+}
+
+/* Reads a whole small /proc or /etc file; *len gets its size.  NULL if unreadable. */
+static char *slurp(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (read_all(fd, 8u << 20, -1, &buf, len) != 0) {
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
 	return buf;
 }
 
@@ -608,17 +646,15 @@ static int find_in_path(const char *name, char *const envp[], char *out, size_t 
 static int run_ldd(const char *interp, const char *exe, char *const envp[], char **text, char *why,
 		   size_t why_len)
 {
-	size_t cap = 8192, n = 0, nenv = 0, i, k = 0;
-	char **env = NULL, *buf = NULL, *grown;
+	size_t nenv = 0, i, k = 0, n;
+	char **env = NULL, *buf = NULL;
 	int pipefd[2] = {-1, -1}, status, err = 0;
-	struct timespec t0, t1;
 	pid_t child = -1;
 
 	while (envp && envp[nenv])
 		nenv++;
 	env = calloc(nenv + 2, sizeof(*env));
-	buf = malloc(cap + 1);
-	if (!env || !buf) {
+	if (!env) {
 		err = -ENOMEM;
 		snprintf(why, why_len, "out of memory");
 		goto cleanup;
@@ -654,39 +690,14 @@ static int run_ldd(const char *interp, const char *exe, char *const envp[], char
 	}
 	close(pipefd[1]);
 	pipefd[1] = -1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
-		long waited;
-		ssize_t r;
-
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-		if (waited >= LDD_TIMEOUT_MS ||
-		    poll(&pfd, 1, (int)(LDD_TIMEOUT_MS - waited)) == 0) {
-			err = -ETIMEDOUT;
-			snprintf(why, why_len, "%s %s did not finish listing its objects", interp,
-				 exe);
-			kill(child, SIGKILL);
-			break;
-		}
-		r = read(pipefd[0], buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (n == cap) {
-			if (cap >= (1u << 20))
-				break;
-			grown = realloc(buf, cap * 2 + 1);
-			if (!grown)
-				break;
-			buf = grown;
-			cap *= 2;
-		}
+	err = read_all(pipefd[0], 1u << 20, LDD_TIMEOUT_MS, &buf, &n);
+	if (err == -ETIMEDOUT) {
+		snprintf(why, why_len, "%s %s did not finish listing its objects", interp, exe);
+		kill(child, SIGKILL);
+	} else if (err) {
+		snprintf(why, why_len, "out of memory");
+		kill(child, SIGKILL);
 	}
-	buf[n] = '\0';
 	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!err && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
