@@ -24,6 +24,8 @@ static const char page[] =
 	"remedies</li>\n"
 	"<li>GET /api/v1/processes/{pid}/libptm &mdash; a libptm process's slow-path events "
 	"and sampled live heap</li>\n"
+	"<li>GET /api/v1/processes/{pid}/latency &mdash; allocator call latency histograms "
+	"(exact mode)</li>\n"
 	"<li>POST /api/v1/processes <code>{\"pid\":N,\"mode\":\"exact\"|\"passive\"}</code> "
 	"&mdash; attach</li>\n"
 	"<li>DELETE /api/v1/processes/{pid} &mdash; detach</li>\n"

@@ -119,6 +119,51 @@ json_t *hf_json_libptm(const struct hf_snapshot *s)
 			 "sampled_heap", j_sampled_heap(s));
 }
 
+/* One timed op: {"count","sum_seconds","buckets":[{"le":2.56e-07,"count":N},...]}. */
+static json_t *j_call_latency(const struct hf_call_latency *l)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (int i = 0; i < HF_LAT_BUCKETS; i++) {
+		json_t *le = i < HF_LAT_BUCKETS - 1 ? json_real((double)hf_lat_le_ns(i) / 1e9)
+						    : json_null();
+
+		if (json_array_append_new(
+			    arr, json_pack("{s:o,s:o}", "le", le, "count", j_u64(l->buckets[i])))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return json_pack("{s:o,s:o,s:o}", "count", j_u64(l->count), "sum_seconds",
+			 hf_known(l->sum_ns) ? json_real((double)l->sum_ns / 1e9) : json_null(),
+			 "buckets", arr);
+}
+
+json_t *hf_json_latency(const struct hf_snapshot *s)
+{
+	json_t *calls = json_object();
+
+	if (!calls)
+		return NULL;
+	for (int op = 0; op < HF_LAT_OPS; op++) {
+		json_t *v = s->latency_known ? j_call_latency(&s->latency[op]) : json_null();
+
+		if (json_object_set_new(calls, hf_lat_op_name((enum hf_lat_op)op), v)) {
+			json_decref(calls);
+			return NULL;
+		}
+	}
+	/* free is named so that clients see it is never timed, rather than missing. */
+	if (json_object_set_new(calls, "free", json_null())) {
+		json_decref(calls);
+		return NULL;
+	}
+	return json_pack("{s:i,s:o,s:s,s:o}", "pid", (int)s->pid, "start_time",
+			 j_real(s->start_time), "mode", hf_mode_name(s->mode), "calls", calls);
+}
+
 json_t *hf_json_histograms(const struct hf_snapshot *s)
 {
 	if (!s->histogram_known)

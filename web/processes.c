@@ -108,6 +108,11 @@ int hf_handle_process_libptm(struct hf_req *req)
 	return hf_reply_snapshot(req, hf_json_libptm);
 }
 
+int hf_handle_process_latency(struct hf_req *req)
+{
+	return hf_reply_snapshot(req, hf_json_latency);
+}
+
 /* {"pid":N,"mode":"exact"|"passive"}; mode may be left out (exact). */
 static int parse_attach(struct hf_req *req, pid_t *pid, enum hf_mode *mode)
 {

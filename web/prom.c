@@ -10,7 +10,12 @@
  * The size histogram has buckets and _count but no _sum: the kernel side
  * keeps counts per power-of-two bucket, not the sum of the sizes, and a sum
  * made up from bucket bounds would be a number we never measured.
- * histogram_quantile() needs only the buckets.
+ * histogram_quantile() needs only the buckets.  The call-latency histogram
+ * does have a _sum: the kernel side adds up every timed call's duration.
+ *
+ * The sampled heap's estimate by size is a gauge per size class, not a
+ * histogram: a histogram's buckets count observations cumulatively, while
+ * these are byte estimates, one per class, that go down as samples are freed.
  */
 #include "web.h"
 
@@ -60,17 +65,22 @@ static void family_header(struct hf_buf *b, const char *name, const char *help,
 }
 
 /* The shortest of %.15g and %.17g that reads back as the same double. */
+static void double_text(char *text, size_t len, double v)
+{
+	if (isinf(v)) {
+		snprintf(text, len, "%s", v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	snprintf(text, len, "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, len, "%.17g", v);
+}
+
 static void put_double(struct hf_buf *b, double v)
 {
 	char text[32];
 
-	if (isinf(v)) {
-		hf_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	snprintf(text, sizeof(text), "%.15g", v);
-	if (strtod(text, NULL) != v)
-		snprintf(text, sizeof(text), "%.17g", v);
+	double_text(text, sizeof(text), v);
 	hf_buf_puts(b, text);
 }
 
@@ -87,12 +97,23 @@ static void put_u64(struct hf_buf *b, uint64_t v)
 	hf_buf_append(b, text + i, sizeof(text) - i);
 }
 
+static void put_label(struct hf_buf *b, const char *name, const char *value)
+{
+	hf_buf_puts(b, ",");
+	hf_buf_puts(b, name);
+	hf_buf_puts(b, "=\"");
+	hf_prom_escape(b, value);
+	hf_buf_puts(b, "\"");
+}
+
 /*
- * Starts a sample line: name{pid="..",comm=".." and, when extra_name is set,
- * ,extra_name="extra_value"}.
+ * Starts a sample line: name{pid="..",comm=".." and, for each extra name
+ * that is set, ,name="value"}.  Most families have one extra label; the
+ * call-latency histogram has two (op and le).
  */
-static void sample_start(struct hf_buf *b, const char *name, const struct hf_snapshot *s,
-			 const char *extra_name, const char *extra_value)
+static void sample_start_labels(struct hf_buf *b, const char *name, const struct hf_snapshot *s,
+				const char *name1, const char *value1, const char *name2,
+				const char *value2)
 {
 	hf_buf_puts(b, name);
 	hf_buf_puts(b, "{pid=\"");
@@ -100,14 +121,17 @@ static void sample_start(struct hf_buf *b, const char *name, const struct hf_sna
 	hf_buf_puts(b, "\",comm=\"");
 	hf_prom_escape(b, s->comm);
 	hf_buf_puts(b, "\"");
-	if (extra_name) {
-		hf_buf_puts(b, ",");
-		hf_buf_puts(b, extra_name);
-		hf_buf_puts(b, "=\"");
-		hf_prom_escape(b, extra_value);
-		hf_buf_puts(b, "\"");
-	}
+	if (name1)
+		put_label(b, name1, value1);
+	if (name2)
+		put_label(b, name2, value2);
 	hf_buf_puts(b, "} ");
+}
+
+static void sample_start(struct hf_buf *b, const char *name, const struct hf_snapshot *s,
+			 const char *extra_name, const char *extra_value)
+{
+	sample_start_labels(b, name, s, extra_name, extra_value, NULL, NULL);
 }
 
 enum value_kind {
@@ -117,7 +141,9 @@ enum value_kind {
 
 /*
  * The per-process families with one value each.  Rows with the same name
- * form one family whose samples differ by the extra label.
+ * form one family whose samples differ by the extra label.  A gated row's
+ * value counts only when the snapshot's bool at gate is true: the libptm
+ * and sampled-heap structs hold zeros, not HF_UNKNOWN, when not known.
  */
 struct family {
 	const char *name;
@@ -127,10 +153,13 @@ struct family {
 	size_t offset; /* of the value in struct hf_snapshot */
 	const char *label;
 	const char *label_value;
+	bool gated;
+	size_t gate; /* of the bool in struct hf_snapshot that says the value is known */
 };
 
 #define SNAP_U64(field)   .kind = U64, .offset = offsetof(struct hf_snapshot, field)
 #define SNAP_RATIO(field) .kind = RATIO, .offset = offsetof(struct hf_snapshot, field)
+#define KNOWN_IF(flag)    .gated = true, .gate = offsetof(struct hf_snapshot, flag)
 
 static const struct family families[] = {
 	{.name = "heapfrag_heap_requested_bytes",
@@ -250,6 +279,66 @@ static const struct family families[] = {
 	 .help = "Resident set size of the whole process.",
 	 .type = GAUGE,
 	 SNAP_U64(heap.process_rss_bytes)},
+	{.name = "heapfrag_libptm_heap_grow_bytes_total",
+	 .help = "Bytes libptm's arenas got from the system (brk, heaps grown or created, mapped "
+		 "fallback space) since attach, from its USDT probes.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.heap_grow_bytes),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_heap_shrink_bytes_total",
+	 .help = "Bytes libptm's arenas gave back to the system (break lowered, heaps shrunk or "
+		 "unmapped) since attach, from its USDT probes.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.heap_shrink_bytes),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_page_releases_total",
+	 .help = "madvise calls by which libptm gave free chunks' whole pages back to the "
+		 "kernel since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.page_releases),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_page_release_bytes_total",
+	 .help = "Bytes of free chunks' pages libptm gave back to the kernel since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.page_release_bytes),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_arena_creates_total",
+	 .help = "Arenas libptm created since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.arena_creates),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_arena_reuses_total",
+	 .help = "Times a thread took an existing libptm arena instead of creating one, since "
+		 "attach.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.arena_reuses),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_libptm_trims_total",
+	 .help = "Arenas malloc_trim visited in libptm since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(ptm_events.trims),
+	 KNOWN_IF(ptm_events_known)},
+	{.name = "heapfrag_sampled_live_bytes",
+	 .help = "Estimated live heap from libptm's sampled profile: the summed weights of the "
+		 "samples not yet freed.",
+	 .type = GAUGE,
+	 SNAP_U64(sampled.live_bytes),
+	 KNOWN_IF(sampled_known)},
+	{.name = "heapfrag_sampled_live_samples",
+	 .help = "Sampled allocations not yet freed.",
+	 .type = GAUGE,
+	 SNAP_U64(sampled.live_samples),
+	 KNOWN_IF(sampled_known)},
+	{.name = "heapfrag_sampled_samples_total",
+	 .help = "Allocations libptm sampled since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(sampled.samples),
+	 KNOWN_IF(sampled_known)},
+	{.name = "heapfrag_sampled_dropped_total",
+	 .help = "Samples heapfragd lost to a full map since attach.",
+	 .type = COUNTER,
+	 SNAP_U64(sampled.dropped),
+	 KNOWN_IF(sampled_known)},
 };
 
 /*
@@ -274,6 +363,13 @@ static void write_value_sample(struct hf_buf *b, const struct family *f,
 {
 	const char *field = (const char *)s + f->offset;
 
+	if (f->gated) {
+		bool known;
+
+		memcpy(&known, (const char *)s + f->gate, sizeof(known));
+		if (!known)
+			return;
+	}
 	if (f->kind == U64) {
 		uint64_t v;
 
@@ -326,6 +422,85 @@ static void write_histogram(struct hf_buf *b, const struct hf_snapshot *snaps, s
 }
 
 /*
+ * The sampled estimate by requested size: one gauge per log2 size class,
+ * labelled with the class's upper bound (sizes in (max_size / 2, max_size],
+ * the first class from 0, the last "+Inf").  Not cumulative, so that
+ * sum by (pid) gives heapfrag_sampled_live_bytes.
+ */
+static void write_sampled_by_size(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n)
+{
+	static const char name[] = "heapfrag_sampled_live_by_size_bytes";
+	char max_size[HF_HIST_BUCKETS][24];
+
+	for (int k = 0; k < HF_HIST_BUCKETS - 1; k++)
+		snprintf(max_size[k], sizeof(max_size[k]), "%" PRIu64, hf_hist_le(k));
+	snprintf(max_size[HF_HIST_BUCKETS - 1], sizeof(max_size[0]), "+Inf");
+	family_header(b, name,
+		      "Estimated live heap from libptm's sampled profile by requested size class: "
+		      "sizes in (max_size/2, max_size].",
+		      GAUGE);
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_snapshot *s = &snaps[i];
+
+		if (!s->sampled_known || shadowed(snaps, n, i))
+			continue;
+		for (int k = 0; k < HF_HIST_BUCKETS; k++) {
+			if (!hf_known(s->sampled.live_bytes_by_size[k]))
+				continue;
+			sample_start(b, name, s, "max_size", max_size[k]);
+			put_u64(b, s->sampled.live_bytes_by_size[k]);
+			hf_buf_puts(b, "\n");
+		}
+	}
+}
+
+/*
+ * Allocator call latency in exact mode, per timed op (free has no return
+ * probe, so it is never here).  _count is the +Inf bucket, so that the two
+ * agree by construction as the format requires.
+ */
+static void write_latency(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n)
+{
+	char le[HF_LAT_BUCKETS][32];
+
+	for (int k = 0; k < HF_LAT_BUCKETS - 1; k++)
+		double_text(le[k], sizeof(le[k]), (double)hf_lat_le_ns(k) / 1e9);
+	snprintf(le[HF_LAT_BUCKETS - 1], sizeof(le[0]), "+Inf");
+	family_header(b, "heapfrag_allocator_call_duration_seconds",
+		      "Time from entry to return of the allocator calls timed in exact mode, by "
+		      "operation (free is not timed).",
+		      HISTOGRAM);
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_snapshot *s = &snaps[i];
+
+		if (!s->latency_known || shadowed(snaps, n, i))
+			continue;
+		for (int op = 0; op < HF_LAT_OPS; op++) {
+			const struct hf_call_latency *l = &s->latency[op];
+			const char *op_name = hf_lat_op_name((enum hf_lat_op)op);
+			uint64_t cumulative = 0;
+
+			for (int k = 0; k < HF_LAT_BUCKETS; k++) {
+				cumulative += l->buckets[k];
+				sample_start_labels(
+					b, "heapfrag_allocator_call_duration_seconds_bucket", s,
+					"op", op_name, "le", le[k]);
+				put_u64(b, cumulative);
+				hf_buf_puts(b, "\n");
+			}
+			sample_start(b, "heapfrag_allocator_call_duration_seconds_sum", s, "op",
+				     op_name);
+			put_double(b, (double)l->sum_ns / 1e9);
+			hf_buf_puts(b, "\n");
+			sample_start(b, "heapfrag_allocator_call_duration_seconds_count", s, "op",
+				     op_name);
+			put_u64(b, cumulative);
+			hf_buf_puts(b, "\n");
+		}
+	}
+}
+
+/*
  * Arena families.  An arena list is known only for allocators whose arenas
  * heapfragd can read (glibc), and lock numbers only where they were counted:
  * a process without them has no sample, never a 0.
@@ -343,7 +518,8 @@ static void write_arenas(struct hf_buf *b, const struct hf_snapshot *snaps, size
 		hf_buf_puts(b, "\n");
 	}
 	family_header(b, "heapfrag_arena_lock_contentions_total",
-		      "Times a thread found the arena's lock taken and had to wait for it.", COUNTER);
+		      "Times a thread found the arena's lock taken and had to wait for it.",
+		      COUNTER);
 	for (size_t i = 0; i < n; i++) {
 		if (shadowed(snaps, n, i))
 			continue;
@@ -370,8 +546,8 @@ static void write_arenas(struct hf_buf *b, const struct hf_snapshot *snaps, size
 			if (isnan(ar->lock.wait_seconds))
 				continue;
 			snprintf(arena, sizeof(arena), "0x%" PRIx64, ar->address);
-			sample_start(b, "heapfrag_arena_lock_wait_seconds_total", &snaps[i], "arena",
-				     arena);
+			sample_start(b, "heapfrag_arena_lock_wait_seconds_total", &snaps[i],
+				     "arena", arena);
 			put_double(b, ar->lock.wait_seconds);
 			hf_buf_puts(b, "\n");
 		}
@@ -429,6 +605,8 @@ int hf_prom_write(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n,
 		g = end;
 	}
 	write_histogram(b, snaps, n);
+	write_sampled_by_size(b, snaps, n);
+	write_latency(b, snaps, n);
 	write_arenas(b, snaps, n);
 	write_daemon(b, stats);
 	return b->err;

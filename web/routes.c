@@ -39,6 +39,9 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/libptm",
 	 .handler = hf_handle_process_libptm},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/latency",
+	 .handler = hf_handle_process_latency},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

@@ -78,6 +78,13 @@ json_t *hf_json_arenas(const struct hf_snapshot *s);
  * sampled live-heap profile from its USDT probes; each null when not known.
  */
 json_t *hf_json_libptm(const struct hf_snapshot *s);
+/*
+ * {"pid","start_time","mode","calls":{"malloc":{"count","sum_seconds",
+ * "buckets":[{"le":2.56e-07,"count":N},...,{"le":null,"count":N}]},"calloc",
+ * "realloc","memalign","free"}}: per-call latency in exact mode, each op null
+ * when calls are not timed; free always null (it has no return probe).
+ */
+json_t *hf_json_latency(const struct hf_snapshot *s);
 
 /* ---- paths (routes.c) ---- */
 
@@ -137,6 +144,7 @@ int hf_handle_process_histogram(struct hf_req *req);
 int hf_handle_process_arenas(struct hf_req *req);
 int hf_handle_process_doctor(struct hf_req *req);
 int hf_handle_process_libptm(struct hf_req *req);
+int hf_handle_process_latency(struct hf_req *req);
 
 /* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
 int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));

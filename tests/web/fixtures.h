@@ -90,4 +90,45 @@ static inline void fixture_passive(struct hf_snapshot *s, pid_t pid, const char 
 	s->heap.process_rss_bytes = 1 << 20;
 }
 
+/*
+ * An exact-mode libptm process run with MALLOC_SAMPLE_INTERVAL_: its USDT
+ * events, its sampled heap and its call latencies all known and distinct.
+ * Sampled bytes by size: 1000 * (i + 1) in class i, so their sum is
+ * 1000 * 30 * 31 / 2 = 465000 = live_bytes.  Latency of op k: bucket i holds
+ * (k + 1) * (i % 4) calls, count their sum, sum_ns 1000000 * (k + 1) + 5.
+ */
+static inline void fixture_libptm(struct hf_snapshot *s, pid_t pid, const char *comm)
+{
+	fixture_exact(s, pid, comm);
+	s->allocator.kind = HF_ALLOC_LIBPTM;
+	s->ptm_events_known = true;
+	s->ptm_events = (struct hf_ptm_events){
+		.heap_grow_bytes = 5001,
+		.heap_shrink_bytes = 5002,
+		.page_releases = 5003,
+		.page_release_bytes = 5004,
+		.arena_creates = 5005,
+		.arena_reuses = 5006,
+		.trims = 5007,
+	};
+	s->sampled_known = true;
+	s->sampled.live_bytes = 465000;
+	s->sampled.live_samples = 6001;
+	s->sampled.samples = 6002;
+	s->sampled.dropped = 6003;
+	for (int i = 0; i < HF_HIST_BUCKETS; i++)
+		s->sampled.live_bytes_by_size[i] = 1000 * (uint64_t)(i + 1);
+	s->latency_known = true;
+	for (int k = 0; k < HF_LAT_OPS; k++) {
+		struct hf_call_latency *l = &s->latency[k];
+
+		l->count = 0;
+		for (int i = 0; i < HF_LAT_BUCKETS; i++) {
+			l->buckets[i] = (uint64_t)(k + 1) * (uint64_t)(i % 4);
+			l->count += l->buckets[i];
+		}
+		l->sum_ns = 1000000 * (uint64_t)(k + 1) + 5;
+	}
+}
+
 #endif /* HF_TEST_WEB_FIXTURES_H */

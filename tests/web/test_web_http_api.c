@@ -68,6 +68,7 @@ static void test_health_index_and_unknown_routes(void)
 	CHECK(r.status == 200);
 	CHECK(strncmp(http_header(&r, "Content-Type") ?: "", "text/html", 9) == 0);
 	CHECK(strstr(r.body, "href=\"/metrics\"") && strstr(r.body, "href=\"/api/v1/processes\""));
+	CHECK(strstr(r.body, "/api/v1/processes/{pid}/latency") != NULL);
 	http_free(&r);
 
 	expect_error("GET", "/nope", NULL, 404, "not_found", NULL);
@@ -97,6 +98,11 @@ static void test_wrong_method_is_405_with_allow(void)
 	CHECK_STR_EQ(http_header(&r, "Allow"), "GET, DELETE");
 	http_free(&r);
 	expect_error("DELETE", "/healthz", NULL, 405, "method_not_allowed", NULL);
+	url_of(url, sizeof(url), "/api/v1/processes/12/latency");
+	r = http_do("POST", url, "{}", 2, NULL);
+	CHECK(r.status == 405);
+	CHECK_STR_EQ(http_header(&r, "Allow"), "GET");
+	http_free(&r);
 }
 
 static void test_bad_pids_and_bodies_are_400(void)
@@ -109,6 +115,8 @@ static void test_bad_pids_and_bodies_are_400(void)
 	expect_error("GET", "/api/v1/processes/007", NULL, 400, "invalid_pid", NULL);
 	expect_error("GET", "/api/v1/processes/99999999999", NULL, 400, "invalid_pid", NULL);
 	expect_error("GET", "/api/v1/processes/12abc/histogram", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/x1/latency", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/api/v1/processes/0/latency", NULL, 400, "invalid_pid", NULL);
 	expect_error("DELETE", "/api/v1/processes/x", NULL, 400, "invalid_pid", NULL);
 	expect_error("GET", "/api/v1/../../etc/passwd", NULL, 400, "bad_path", NULL);
 	expect_error("GET", "/api/v1/processes/1%00", NULL, 400, "bad_path", NULL);
@@ -161,6 +169,109 @@ static json_int_t counter(pid_t pid, const char *path)
 	return v;
 }
 
+static json_t *get_json(const char *rel, long *status)
+{
+	char url[512];
+	struct http_reply r;
+	json_t *j;
+
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	*status = r.status;
+	CHECK_STR_EQ(http_header(&r, "Content-Type"), "application/json");
+	http_free(&r);
+	return j;
+}
+
+/*
+ * The documented shape of one timed op in /latency: count, sum_seconds and
+ * 24 per-bucket counts whose le grow from 2.56e-07 s by doubling, the last
+ * null, adding up to count.  Returns count, or -1 when the shape is wrong.
+ */
+static json_int_t check_latency_op(json_t *op, const char *name)
+{
+	json_t *buckets = json_object_get(op, "buckets");
+	json_int_t total = 0;
+	double le_want = 2.56e-07;
+	bool ok = json_is_integer(json_object_get(op, "count")) &&
+		  json_is_number(json_object_get(op, "sum_seconds")) &&
+		  json_number_value(json_object_get(op, "sum_seconds")) >= 0 &&
+		  json_is_array(buckets) && json_array_size(buckets) == 24;
+
+	CHECK_MSG(ok, "calls.%s has not the documented shape", name);
+	for (size_t i = 0; ok && i < json_array_size(buckets); i++) {
+		json_t *b = json_array_get(buckets, i);
+		json_t *le = json_object_get(b, "le");
+
+		CHECK_MSG(json_is_integer(json_object_get(b, "count")), "calls.%s bucket %zu", name,
+			  i);
+		total += json_integer_value(json_object_get(b, "count"));
+		if (i + 1 < json_array_size(buckets)) {
+			CHECK_MSG(json_is_real(le) && json_real_value(le) == le_want,
+				  "calls.%s bucket %zu: le %g, want %g", name, i,
+				  json_real_value(le), le_want);
+			le_want *= 2;
+		} else {
+			CHECK_MSG(json_is_null(le), "calls.%s: the last le is not null", name);
+		}
+	}
+	if (!ok)
+		return -1;
+	CHECK_MSG(total == json_integer_value(json_object_get(op, "count")),
+		  "calls.%s: buckets add up to %lld, count %lld", name, (long long)total,
+		  (long long)json_integer_value(json_object_get(op, "count")));
+	return json_integer_value(json_object_get(op, "count"));
+}
+
+static const char *const timed_ops[] = {"malloc", "calloc", "realloc", "memalign"};
+
+/*
+ * GET /latency of a traced process: identity as in the main document, mode,
+ * and five ops, free always null.  Passive mode: every op null.  Exact mode:
+ * every op null until the daemon times calls, then each timed op has the
+ * documented shape.  Returns whether the ops carry numbers.
+ */
+static bool check_latency_route(pid_t pid, const char *mode, json_t **out)
+{
+	char rel[64];
+	long status;
+	json_t *lat, *doc, *calls;
+	bool timed;
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)pid);
+	doc = get_json(rel, &status);
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/latency", (int)pid);
+	lat = get_json(rel, &status);
+	calls = json_object_get(lat, "calls");
+	CHECK_MSG(status == 200, "GET %s: %ld", rel, status);
+	CHECK(json_integer_value(json_object_get(lat, "pid")) == pid);
+	CHECK(json_is_real(json_object_get(lat, "start_time")) &&
+	      json_real_value(json_object_get(lat, "start_time")) ==
+		      json_real_value(json_object_get(doc, "start_time")));
+	CHECK_STR_EQ(json_string_value(json_object_get(lat, "mode")), mode);
+	CHECK(json_is_object(calls) && json_object_size(calls) == 5);
+	CHECK_MSG(json_object_get(calls, "free") && json_is_null(json_object_get(calls, "free")),
+		  "calls.free is not null");
+	timed = json_is_object(json_object_get(calls, "malloc"));
+	for (size_t k = 0; k < sizeof(timed_ops) / sizeof(timed_ops[0]); k++) {
+		json_t *op = json_object_get(calls, timed_ops[k]);
+
+		CHECK_MSG(op != NULL, "calls.%s is missing", timed_ops[k]);
+		if (!strcmp(mode, "passive") || !timed)
+			CHECK_MSG(json_is_null(op), "%s mode: calls.%s is not null", mode,
+				  timed_ops[k]);
+		else
+			check_latency_op(op, timed_ops[k]);
+	}
+	json_decref(doc);
+	if (out)
+		*out = lat;
+	else
+		json_decref(lat);
+	return timed;
+}
+
 static void test_attach_query_and_detach_a_workload(pid_t w)
 {
 	static const char *const doc_keys[] = {
@@ -178,6 +289,8 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	expect_error("GET", rel, NULL, 404, "not_traced", NULL);
 	expect_error("DELETE", rel, NULL, 404, "not_traced", NULL);
 	snprintf(url, sizeof(url), "/api/v1/processes/%d/doctor", (int)w);
+	expect_error("GET", url, NULL, 404, "not_traced", NULL);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/latency", (int)w);
 	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 
 	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)dead_pid());
@@ -246,6 +359,9 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	json_decref(j);
 	http_free(&r);
 
+	/* The steady workload moves too fast to compare counts: only the shape here. */
+	check_latency_route(w, "exact", NULL);
+
 	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/doctor", (int)w);
 	url_of(url, sizeof(url), rel);
 	r = http_get(url);
@@ -287,6 +403,116 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	expect_error("DELETE", rel, NULL, 404, "not_traced", NULL);
 }
 
+/*
+ * Attaches in exact mode to a cheese workload waiting for SIGUSR1, lets it
+ * run, and waits until the daemon has counted its last free twice.
+ */
+static void attach_and_run_still_workload(pid_t pid, int out_fd, const char *what, json_int_t frees)
+{
+	char url[512], body[64];
+	struct http_reply r;
+	json_int_t prev = -2, cur = -1;
+
+	snprintf(body, sizeof(body), "{\"pid\":%d,\"mode\":\"exact\"}", (int)pid);
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("POST", url, body, strlen(body), NULL);
+	CHECK_MSG(r.status == 201, "attach to %s: %ld %s", what, r.status, r.body);
+	http_free(&r);
+	kill(pid, SIGUSR1);
+	CHECK(harness_wait_line(out_fd, "done", 20));
+	for (int i = 0; i < 40 && (cur != prev || cur < frees); i++) {
+		usleep(700 * 1000);
+		prev = cur;
+		cur = counter(pid, "counters.free");
+	}
+	CHECK_MSG(cur == frees, "%s: free calls %lld, want %lld", what, (long long)cur,
+		  (long long)frees);
+}
+
+/*
+ * A process that holds still: in exact mode, once the daemon times calls,
+ * each timed op's latency count equals the main document's counter for it
+ * (every timed call passed both probes).
+ */
+static void check_latency_counts_of_a_still_process(pid_t pid, const char *what)
+{
+	char key[64];
+	json_t *lat = NULL, *calls;
+
+	if (!check_latency_route(pid, "exact", &lat)) {
+		CHECK_MSG(0, "%s (pid %d): /latency ops are null in exact mode", what, (int)pid);
+		json_decref(lat);
+		return;
+	}
+	calls = json_object_get(lat, "calls");
+	for (size_t k = 0; k < sizeof(timed_ops) / sizeof(timed_ops[0]); k++) {
+		json_int_t timed, counted;
+
+		timed = json_integer_value(
+			json_object_get(json_object_get(calls, timed_ops[k]), "count"));
+		snprintf(key, sizeof(key), "counters.%s", timed_ops[k]);
+		counted = counter(pid, key);
+		CHECK_MSG(timed == counted, "%s: %s timed %lld times, counted %lld", what,
+			  timed_ops[k], (long long)timed, (long long)counted);
+	}
+	/* The workload made this many mallocs after the attach; none is lost. */
+	CHECK_MSG(json_integer_value(json_object_get(json_object_get(calls, "malloc"), "count")) ==
+			  3000,
+		  "%s: malloc timed %lld times, the workload made 3000", what,
+		  (long long)json_integer_value(
+			  json_object_get(json_object_get(calls, "malloc"), "count")));
+	json_decref(lat);
+}
+
+static void detach(pid_t pid)
+{
+	char url[512], rel[64];
+	struct http_reply r;
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)pid);
+	url_of(url, sizeof(url), rel);
+	r = http_do("DELETE", url, NULL, 0, NULL);
+	CHECK_MSG(r.status == 204, "detach %d: %ld", (int)pid, r.status);
+	http_free(&r);
+}
+
+static void test_latency_counts_equal_the_counters(void)
+{
+	char workload[1024], count[16] = "3000", rel[64];
+	char *argv[] = {workload, "cheese", count, NULL};
+	int fd = -1;
+	long status;
+	pid_t g, p;
+	json_t *j;
+
+	harness_build_path(workload, sizeof(workload), "tests/web_workload");
+	g = harness_spawn(argv, NULL, &fd);
+	CHECK(harness_wait_line(fd, "ready", 10));
+	attach_and_run_still_workload(g, fd, "a glibc process", 3000 - 300);
+	check_latency_counts_of_a_still_process(g, "a glibc process");
+	detach(g);
+	harness_stop(g);
+	close(fd);
+
+	p = harness_spawn_libptm_workload("cheese", count, 16384, &fd);
+	CHECK(harness_wait_line(fd, "ready", 10));
+	attach_and_run_still_workload(p, fd, "a libptm process", 3000 - 300);
+	check_latency_counts_of_a_still_process(p, "a libptm process");
+	/* A libptm process with its sampled heap on: /libptm has events and samples. */
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/libptm", (int)p);
+	j = get_json(rel, &status);
+	CHECK(status == 200);
+	CHECK_MSG(json_is_object(json_object_get(j, "events")) &&
+			  json_integer_value(json_at(j, "events.page_releases")) > 0,
+		  "libptm process: no events or no page release in /libptm");
+	CHECK_MSG(json_integer_value(json_at(j, "sampled_heap.samples")) > 0,
+		  "libptm process: no samples in /libptm");
+	json_decref(j);
+	detach(p);
+	harness_stop(p);
+	close(fd);
+}
+
 /* Passive mode: what it cannot measure is null in JSON and absent from /metrics. */
 static void test_passive_mode_reports_unknown_as_null_and_absent(pid_t w)
 {
@@ -316,6 +542,7 @@ static void test_passive_mode_reports_unknown_as_null_and_absent(pid_t w)
 	CHECK(json_is_integer(json_at(j, "heap.process_rss_bytes")));
 	json_decref(j);
 	http_free(&r);
+	CHECK_MSG(!check_latency_route(w, "passive", NULL), "passive mode times calls");
 
 	url_of(url, sizeof(url), "/metrics");
 	r = http_get(url);
@@ -472,6 +699,7 @@ int main(void)
 		test_bad_pids_and_bodies_are_400();
 		test_attach_query_and_detach_a_workload(w);
 		test_passive_mode_reports_unknown_as_null_and_absent(w);
+		test_latency_counts_equal_the_counters();
 		CHECK(waitpid(d, NULL, WNOHANG) == 0);
 		harness_stop(d);
 		test_token_guards_mutating_routes(dir, w);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_web_json.c - the per-process JSON document: every key the
- * tracing-core issue fixes, values where known, null where not.
+ * tracing-core issue fixes, values where known, null where not; the
+ * /latency and /libptm documents likewise.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -273,6 +274,115 @@ static void test_non_utf8_names_still_make_valid_json(void)
 	json_decref(doc);
 }
 
+static void test_latency_document_has_per_bucket_counts_in_seconds(void)
+{
+	static struct hf_snapshot s;
+	static const char *const ops[] = {"malloc", "calloc", "realloc", "memalign"};
+	json_t *doc, *calls;
+	char *text;
+
+	fixture_libptm(&s, 812, "lat");
+	doc = hf_json_latency(&s);
+	CHECK(doc != NULL);
+	CHECK_EQ_U64(int_at(doc, "pid"), 812);
+	CHECK(json_real_value(at(doc, "start_time")) == 1700000000.5);
+	CHECK_STR_EQ(json_string_value(at(doc, "mode")), "exact");
+	calls = at(doc, "calls");
+	CHECK(json_is_object(calls) && json_object_size(calls) == 5);
+	CHECK(json_is_null(json_object_get(calls, "free")));
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		json_t *op = json_object_get(calls, ops[k]);
+		json_t *buckets = json_object_get(op, "buckets");
+		uint64_t total = 0;
+
+		CHECK_MSG(json_is_object(op), "calls.%s is not an object", ops[k]);
+		CHECK_EQ_U64(json_integer_value(json_object_get(op, "count")), 36 * (k + 1));
+		CHECK(json_real_value(json_object_get(op, "sum_seconds")) ==
+		      (double)(1000000 * (k + 1) + 5) / 1e9);
+		CHECK(json_is_array(buckets) && json_array_size(buckets) == HF_LAT_BUCKETS);
+		for (size_t i = 0; i < json_array_size(buckets); i++) {
+			json_t *b = json_array_get(buckets, i);
+			json_t *le = json_object_get(b, "le");
+
+			/* Per bucket, like the size histograms: bucket i holds (k + 1) * (i % 4).
+			 */
+			CHECK_EQ_U64(json_integer_value(json_object_get(b, "count")),
+				     (k + 1) * (i % 4));
+			total += (uint64_t)json_integer_value(json_object_get(b, "count"));
+			if (i < HF_LAT_BUCKETS - 1)
+				CHECK_MSG(json_is_real(le) &&
+						  json_real_value(le) == (256.0 * (1u << i)) / 1e9,
+					  "%s bucket %zu: le %g", ops[k], i, json_real_value(le));
+			else
+				CHECK(json_is_null(le));
+		}
+		CHECK_EQ_U64(total, json_integer_value(json_object_get(op, "count")));
+	}
+	CHECK(json_real_value(json_object_get(json_array_get(at(doc, "calls.malloc.buckets"), 0),
+					      "le")) == 2.56e-07);
+	CHECK(json_real_value(json_object_get(
+		      json_array_get(at(doc, "calls.malloc.buckets"), HF_LAT_BUCKETS - 2), "le")) ==
+	      1.073741824);
+	text = json_dumps(doc, JSON_COMPACT);
+	CHECK(text && strstr(text, "\"free\":null"));
+	free(text);
+	json_decref(doc);
+}
+
+static void test_latency_ops_are_null_when_calls_are_not_timed(void)
+{
+	static struct hf_snapshot s;
+	static const char *const ops[] = {"malloc", "calloc", "realloc", "memalign", "free"};
+	json_t *doc;
+
+	/* Passive mode times nothing, even with zeros in the structs. */
+	fixture_passive(&s, 813, "p");
+	doc = hf_json_latency(&s);
+	CHECK(doc != NULL);
+	CHECK_EQ_U64(int_at(doc, "pid"), 813);
+	CHECK_STR_EQ(json_string_value(at(doc, "mode")), "passive");
+	CHECK(json_object_size(at(doc, "calls")) == 5);
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		json_t *op = json_object_get(at(doc, "calls"), ops[k]);
+
+		CHECK_MSG(op && json_is_null(op), "calls.%s is not null", ops[k]);
+	}
+	json_decref(doc);
+
+	/* Exact mode before the daemon times calls: also null, not zeros. */
+	fixture_exact(&s, 814, "e");
+	doc = hf_json_latency(&s);
+	CHECK_STR_EQ(json_string_value(at(doc, "mode")), "exact");
+	CHECK(json_is_null(at(doc, "calls.malloc")));
+	CHECK(json_is_null(at(doc, "calls.memalign")));
+	json_decref(doc);
+
+	/* An unknown start time is null too. */
+	hf_snapshot_init(&s);
+	s.pid = 815;
+	doc = hf_json_latency(&s);
+	CHECK(json_is_null(at(doc, "start_time")));
+	json_decref(doc);
+}
+
+static void test_libptm_document_matches_the_snapshot(void)
+{
+	static struct hf_snapshot s;
+	json_t *doc, *by_size;
+
+	fixture_libptm(&s, 816, "ptm");
+	doc = hf_json_libptm(&s);
+	CHECK_EQ_U64(int_at(doc, "events.heap_grow_bytes"), 5001);
+	CHECK_EQ_U64(int_at(doc, "events.trims"), 5007);
+	CHECK_EQ_U64(int_at(doc, "sampled_heap.live_bytes"), 465000);
+	CHECK_EQ_U64(int_at(doc, "sampled_heap.dropped"), 6003);
+	by_size = at(doc, "sampled_heap.live_bytes_by_size");
+	CHECK(json_array_size(by_size) == HF_HIST_BUCKETS);
+	CHECK_EQ_U64(json_integer_value(json_object_get(json_array_get(by_size, 2), "bytes")),
+		     3000);
+	json_decref(doc);
+}
+
 int main(void)
 {
 	test_known_snapshot_has_every_key_with_its_value();
@@ -282,5 +392,8 @@ int main(void)
 	test_arenas_are_listed_with_hex_addresses();
 	test_summary_has_identity_and_headline_numbers();
 	test_non_utf8_names_still_make_valid_json();
+	test_latency_document_has_per_bucket_counts_in_seconds();
+	test_latency_ops_are_null_when_calls_are_not_timed();
+	test_libptm_document_matches_the_snapshot();
 	return hf_test_done();
 }

@@ -74,6 +74,14 @@ static void test_routes_match_exactly(void)
 	CHECK(r->handler == hf_handle_process_histogram && pid == 77);
 	CHECK(hf_route_match("GET", "/api/v1/processes/8/arenas", &r, &pid, &allow) == HF_MATCH_OK);
 	CHECK(r->handler == hf_handle_process_arenas && pid == 8);
+	CHECK(hf_route_match("GET", "/api/v1/processes/31/latency", &r, &pid, &allow) ==
+	      HF_MATCH_OK);
+	CHECK(r->handler == hf_handle_process_latency && pid == 31 && !r->mutating);
+	CHECK(hf_route_match("GET", "/api/v1/processes/0/latency", &r, &pid, &allow) ==
+	      HF_MATCH_BAD_PID);
+	CHECK(hf_route_match("POST", "/api/v1/processes/31/latency", &r, &pid, &allow) ==
+	      HF_MATCH_BAD_METHOD);
+	CHECK(allow == HF_GET);
 	CHECK(hf_route_match("POST", "/api/v1/processes", &r, &pid, &allow) == HF_MATCH_OK);
 	CHECK(r->handler == hf_handle_process_attach && r->mutating);
 	CHECK(hf_route_match("DELETE", "/api/v1/processes/9", &r, &pid, &allow) == HF_MATCH_OK);

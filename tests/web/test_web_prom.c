@@ -2,10 +2,12 @@
 /*
  * test_web_prom.c - the Prometheus text writer: HELP and TYPE for every
  * family, escaped label values, cumulative histogram buckets, and unknown
- * values left out rather than written as 0.
+ * values left out rather than written as 0; libptm's events, its sampled
+ * heap and the call-latency histogram only for processes that know them.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fixtures.h"
@@ -30,6 +32,19 @@ static const struct {
 	{"heapfrag_heap_released_bytes_total", "counter"},
 	{"heapfrag_allocation_size_bytes", "histogram"},
 	{"heapfrag_process_resident_bytes", "gauge"},
+	{"heapfrag_libptm_heap_grow_bytes_total", "counter"},
+	{"heapfrag_libptm_heap_shrink_bytes_total", "counter"},
+	{"heapfrag_libptm_page_releases_total", "counter"},
+	{"heapfrag_libptm_page_release_bytes_total", "counter"},
+	{"heapfrag_libptm_arena_creates_total", "counter"},
+	{"heapfrag_libptm_arena_reuses_total", "counter"},
+	{"heapfrag_libptm_trims_total", "counter"},
+	{"heapfrag_sampled_live_bytes", "gauge"},
+	{"heapfrag_sampled_live_samples", "gauge"},
+	{"heapfrag_sampled_samples_total", "counter"},
+	{"heapfrag_sampled_dropped_total", "counter"},
+	{"heapfrag_sampled_live_by_size_bytes", "gauge"},
+	{"heapfrag_allocator_call_duration_seconds", "histogram"},
 	{"heapfrag_arenas", "gauge"},
 	{"heapfrag_arena_lock_contentions_total", "counter"},
 	{"heapfrag_arena_lock_wait_seconds_total", "counter"},
@@ -250,10 +265,16 @@ static void test_arena_samples_only_where_known(void)
 
 	fixture_exact(&s[0], 200, "counted");
 	s[0].nr_arenas = 2;
-	s[0].arenas[0] = (struct hf_arena){.address = 0x7f00, .kind = HF_ARENA_MAIN, .heaps = 1,
-					   .lock = {.acquisitions = HF_UNKNOWN, .contended = 12,
-						    .wait_seconds = 0.5, .max_wait_seconds = 0.25}};
-	s[0].arenas[1] = (struct hf_arena){.address = 0x7e00, .kind = HF_ARENA_THREAD, .heaps = 1,
+	s[0].arenas[0] = (struct hf_arena){.address = 0x7f00,
+					   .kind = HF_ARENA_MAIN,
+					   .heaps = 1,
+					   .lock = {.acquisitions = HF_UNKNOWN,
+						    .contended = 12,
+						    .wait_seconds = 0.5,
+						    .max_wait_seconds = 0.25}};
+	s[0].arenas[1] = (struct hf_arena){.address = 0x7e00,
+					   .kind = HF_ARENA_THREAD,
+					   .heaps = 1,
 					   .lock = {.acquisitions = HF_UNKNOWN,
 						    .contended = HF_UNKNOWN,
 						    .wait_seconds = NAN,
@@ -262,13 +283,15 @@ static void test_arena_samples_only_where_known(void)
 	s[1].nr_arenas = 0;
 	text = scrape(s, 2, &st);
 	CHECK(line_starting(text, "heapfrag_arenas{pid=\"200\",comm=\"counted\"} 2\n"));
-	CHECK(line_starting(text, "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
-				  "arena=\"0x7f00\"} 12\n"));
+	CHECK(line_starting(text,
+			    "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
+			    "arena=\"0x7f00\"} 12\n"));
 	CHECK(line_starting(text, "heapfrag_arena_lock_wait_seconds_total{pid=\"200\","
 				  "comm=\"counted\",arena=\"0x7f00\"} 0.5\n"));
 	/* An arena whose lock was not counted, and a process with no arena list: no sample. */
-	CHECK(line_starting(text, "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
-				  "arena=\"0x7e00\"}") == NULL);
+	CHECK(line_starting(text,
+			    "heapfrag_arena_lock_contentions_total{pid=\"200\",comm=\"counted\","
+			    "arena=\"0x7e00\"}") == NULL);
 	CHECK(line_starting(text, "heapfrag_arena_lock_wait_seconds_total{pid=\"200\","
 				  "comm=\"counted\",arena=\"0x7e00\"}") == NULL);
 	CHECK(line_starting(text, "heapfrag_arenas{pid=\"201\"") == NULL);
@@ -301,7 +324,7 @@ static void test_every_sample_follows_its_type_line(void)
 
 	fixture_exact(&s[0], 1, "a");
 	fixture_passive(&s[1], 2, "b");
-	fixture_exact(&s[2], 3, "c");
+	fixture_libptm(&s[2], 3, "c");
 	text = scrape(s, 3, &st);
 	for (char *p = text; *p; p = strchr(p, '\n') + 1) {
 		size_t n = strcspn(p, "{ ");
@@ -318,9 +341,241 @@ static void test_every_sample_follows_its_type_line(void)
 		CHECK_MSG(strncmp(p, family, strlen(family)) == 0 &&
 				  (n == strlen(family) ||
 				   strncmp(p + strlen(family), "_bucket", 7) == 0 ||
+				   strncmp(p + strlen(family), "_sum", 4) == 0 ||
 				   strncmp(p + strlen(family), "_count", 6) == 0),
 			  "%.*s under family %s", (int)n, p, family);
 	}
+	free(text);
+}
+
+static void test_libptm_events_are_one_counter_family_each(void)
+{
+	static struct hf_snapshot s;
+	struct hf_daemon_stats st = {0};
+	char *text;
+
+	fixture_libptm(&s, 300, "ptm");
+	text = scrape(&s, 1, &st);
+	CHECK(line_starting(text, "heapfrag_libptm_heap_grow_bytes_total{pid=\"300\",comm=\"ptm\"} "
+				  "5001\n"));
+	CHECK(line_starting(text,
+			    "heapfrag_libptm_heap_shrink_bytes_total{pid=\"300\",comm=\"ptm\"} "
+			    "5002\n"));
+	CHECK(line_starting(text, "heapfrag_libptm_page_releases_total{pid=\"300\",comm=\"ptm\"} "
+				  "5003\n"));
+	CHECK(line_starting(text, "heapfrag_libptm_page_release_bytes_total{pid=\"300\","
+				  "comm=\"ptm\"} 5004\n"));
+	CHECK(line_starting(text, "heapfrag_libptm_arena_creates_total{pid=\"300\",comm=\"ptm\"} "
+				  "5005\n"));
+	CHECK(line_starting(text, "heapfrag_libptm_arena_reuses_total{pid=\"300\",comm=\"ptm\"} "
+				  "5006\n"));
+	CHECK(line_starting(text, "heapfrag_libptm_trims_total{pid=\"300\",comm=\"ptm\"} 5007\n"));
+	free(text);
+}
+
+static void test_sampled_heap_gauges_counters_and_size_classes(void)
+{
+	static struct hf_snapshot s;
+	struct hf_daemon_stats st = {0};
+	char *text, want[256];
+	uint64_t sum = 0;
+
+	fixture_libptm(&s, 301, "ptm");
+	text = scrape(&s, 1, &st);
+	CHECK(line_starting(text,
+			    "heapfrag_sampled_live_bytes{pid=\"301\",comm=\"ptm\"} 465000\n"));
+	CHECK(line_starting(text,
+			    "heapfrag_sampled_live_samples{pid=\"301\",comm=\"ptm\"} 6001\n"));
+	CHECK(line_starting(text,
+			    "heapfrag_sampled_samples_total{pid=\"301\",comm=\"ptm\"} 6002\n"));
+	CHECK(line_starting(text,
+			    "heapfrag_sampled_dropped_total{pid=\"301\",comm=\"ptm\"} 6003\n"));
+	/* One gauge per class, each the class's own bytes (not cumulative), the last "+Inf". */
+	CHECK(line_starting(text, "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				  "max_size=\"16\"} 1000\n"));
+	CHECK(line_starting(text, "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				  "max_size=\"32\"} 2000\n"));
+	CHECK(line_starting(text, "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				  "max_size=\"4294967296\"} 29000\n"));
+	CHECK(line_starting(text, "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				  "max_size=\"+Inf\"} 30000\n"));
+	CHECK_EQ_U64(count(text, "heapfrag_sampled_live_by_size_bytes{"), HF_HIST_BUCKETS);
+	for (int i = 0; i < HF_HIST_BUCKETS; i++) {
+		if (i < HF_HIST_BUCKETS - 1)
+			snprintf(want, sizeof(want),
+				 "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				 "max_size=\"%" PRIu64 "\"} ",
+				 hf_hist_le(i));
+		else
+			snprintf(want, sizeof(want),
+				 "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\","
+				 "max_size=\"+Inf\"} ");
+		CHECK_MSG(line_starting(text, want) != NULL, "%s", want);
+		if (line_starting(text, want))
+			sum += strtoull(line_starting(text, want) + strlen(want), NULL, 10);
+	}
+	/* The classes add up to the estimate, as the size classes of one live heap must. */
+	CHECK_EQ_U64(sum, 465000);
+	/* No le label: this is not a histogram, and histogram_quantile must not take it for one. */
+	CHECK(strstr(text, "heapfrag_sampled_live_by_size_bytes{pid=\"301\",comm=\"ptm\",le=") ==
+	      NULL);
+	free(text);
+}
+
+static void test_latency_histogram_is_cumulative_in_seconds_with_sum_and_count(void)
+{
+	static struct hf_snapshot s;
+	struct hf_daemon_stats st = {0};
+	char *text, want[256], le[32];
+	static const char *const ops[] = {"malloc", "calloc", "realloc", "memalign"};
+
+	fixture_libptm(&s, 302, "lat");
+	text = scrape(&s, 1, &st);
+	/* malloc: buckets 0, 1, 2, 3, 0, 1, ... calls; cumulative 0, 1, 3, 6, 6, 7, ..., 36. */
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"2.56e-07\"} 0\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"5.12e-07\"} 1\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"1.024e-06\"} 3\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"2.048e-06\"} 6\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"4.096e-06\"} 6\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"1.073741824\"} 33\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\",le=\"+Inf\"} 36\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_sum{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\"} 0.001000005\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_count{pid=\"302\","
+				  "comm=\"lat\",op=\"malloc\"} 36\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				  "comm=\"lat\",op=\"memalign\",le=\"+Inf\"} 144\n"));
+	CHECK(line_starting(text, "heapfrag_allocator_call_duration_seconds_sum{pid=\"302\","
+				  "comm=\"lat\",op=\"memalign\"} 0.004000005\n"));
+	/* Every timed op has its le bounds from hf_lat_le_ns(), the same for each op. */
+	for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++) {
+		uint64_t cumulative = 0;
+
+		for (int i = 0; i < HF_LAT_BUCKETS; i++) {
+			cumulative += s.latency[k].buckets[i];
+			if (i < HF_LAT_BUCKETS - 1)
+				snprintf(le, sizeof(le), "%.15g", (double)hf_lat_le_ns(i) / 1e9);
+			else
+				snprintf(le, sizeof(le), "+Inf");
+			snprintf(want, sizeof(want),
+				 "heapfrag_allocator_call_duration_seconds_bucket{pid=\"302\","
+				 "comm=\"lat\",op=\"%s\",le=\"%s\"} %" PRIu64 "\n",
+				 ops[k], le, cumulative);
+			CHECK_MSG(line_starting(text, want) != NULL, "%s", want);
+		}
+		snprintf(want, sizeof(want),
+			 "heapfrag_allocator_call_duration_seconds_count{pid=\"302\",comm=\"lat\","
+			 "op=\"%s\"} %" PRIu64 "\n",
+			 ops[k], s.latency[k].count);
+		CHECK_MSG(line_starting(text, want) != NULL, "%s", want);
+	}
+	CHECK_EQ_U64(count(text, "heapfrag_allocator_call_duration_seconds_bucket{"),
+		     HF_LAT_OPS * HF_LAT_BUCKETS);
+	CHECK_EQ_U64(count(text, "heapfrag_allocator_call_duration_seconds_sum{"), HF_LAT_OPS);
+	/* free has no return probe: it is never timed, so never exported. */
+	CHECK(strstr(text, "op=\"free\",le=") == NULL);
+	CHECK(strstr(text, "heapfrag_allocator_call_duration_seconds_count{pid=\"302\","
+			   "comm=\"lat\",op=\"free\"}") == NULL);
+	free(text);
+}
+
+static void test_libptm_sampled_and_latency_absent_when_unknown(void)
+{
+	static struct hf_snapshot s[3];
+	struct hf_daemon_stats st = {0};
+	char *text;
+
+	/* A glibc process: the structs hold zeros, the flags say unknown. */
+	fixture_exact(&s[0], 400, "glibc");
+	/* A libptm process without MALLOC_SAMPLE_INTERVAL_, traced in passive mode. */
+	fixture_libptm(&s[1], 401, "nosample");
+	s[1].mode = HF_MODE_PASSIVE;
+	s[1].sampled_known = false;
+	s[1].latency_known = false;
+	/* A libptm process whose size classes are partly unknown. */
+	fixture_libptm(&s[2], 402, "partial");
+	s[2].sampled.live_bytes_by_size[3] = HF_UNKNOWN;
+	text = scrape(s, 3, &st);
+	CHECK(strstr(text, "heapfrag_libptm_heap_grow_bytes_total{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_libptm_trims_total{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_sampled_live_bytes{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_sampled_dropped_total{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_sampled_live_by_size_bytes{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_allocator_call_duration_seconds_bucket{pid=\"400\"") == NULL);
+	CHECK(strstr(text, "heapfrag_allocator_call_duration_seconds_count{pid=\"400\"") == NULL);
+	/* Events known, no sample and no timing: only the events. */
+	CHECK(line_starting(text, "heapfrag_libptm_heap_grow_bytes_total{pid=\"401\","
+				  "comm=\"nosample\"} 5001\n"));
+	CHECK(strstr(text, "heapfrag_sampled_live_samples{pid=\"401\"") == NULL);
+	CHECK(strstr(text, "heapfrag_sampled_samples_total{pid=\"401\"") == NULL);
+	CHECK(strstr(text, "heapfrag_sampled_live_by_size_bytes{pid=\"401\"") == NULL);
+	CHECK(strstr(text, "heapfrag_allocator_call_duration_seconds_sum{pid=\"401\"") == NULL);
+	/* One unknown class is left out, the others stay. */
+	CHECK_EQ_U64(count(text, "heapfrag_sampled_live_by_size_bytes{pid=\"402\""),
+		     HF_HIST_BUCKETS - 1);
+	CHECK(strstr(text, "heapfrag_sampled_live_by_size_bytes{pid=\"402\",comm=\"partial\","
+			   "max_size=\"128\"}") == NULL);
+	free(text);
+}
+
+static void test_recycled_pid_writes_one_libptm_and_latency_series(void)
+{
+	static struct hf_snapshot s[2];
+	struct hf_daemon_stats st = {0};
+	char *text;
+
+	fixture_libptm(&s[0], 56, "same");
+	s[0].state = HF_STATE_EXITED;
+	s[0].ptm_events.trims = 1;
+	fixture_libptm(&s[1], 56, "same");
+	s[1].ptm_events.trims = 2;
+	text = scrape(s, 2, &st);
+	CHECK_EQ_U64(count(text, "heapfrag_libptm_trims_total{pid=\"56\""), 1);
+	CHECK(line_starting(text, "heapfrag_libptm_trims_total{pid=\"56\",comm=\"same\"} 2\n"));
+	CHECK_EQ_U64(count(text, "heapfrag_sampled_live_by_size_bytes{pid=\"56\""),
+		     HF_HIST_BUCKETS);
+	CHECK_EQ_U64(count(text, "heapfrag_allocator_call_duration_seconds_count{pid=\"56\""),
+		     HF_LAT_OPS);
+	free(text);
+}
+
+/* promtool's own parser and linter, on every family with known values. */
+static void test_promtool_accepts_the_new_families(void)
+{
+	static struct hf_snapshot s[2];
+	struct hf_daemon_stats st = {.tracked_processes = 2};
+	char path[] = "/tmp/hf-web-prom-XXXXXX", cmd[256];
+	char *text;
+	int fd;
+
+	if (system("promtool --version > /dev/null 2>&1") != 0) {
+		fprintf(stderr,
+			"promtool is not installed: the lint of the unit scrape is not run\n");
+		CHECK_MSG(getenv("CI") == NULL || strcmp(getenv("CI"), "true") != 0,
+			  "CI must have promtool (Debian package prometheus)");
+		return;
+	}
+	fixture_libptm(&s[0], 10, "ptm");
+	fixture_exact(&s[1], 11, "glibc");
+	text = scrape(s, 2, &st);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0) {
+		free(text);
+		return;
+	}
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
+	CHECK_MSG(system(cmd) == 0, "promtool check metrics refused %s", path);
+	unlink(path);
 	free(text);
 }
 
@@ -334,5 +589,11 @@ int main(void)
 	test_arena_samples_only_where_known();
 	test_recycled_pid_writes_one_series();
 	test_every_sample_follows_its_type_line();
+	test_libptm_events_are_one_counter_family_each();
+	test_sampled_heap_gauges_counters_and_size_classes();
+	test_latency_histogram_is_cumulative_in_seconds_with_sum_and_count();
+	test_libptm_sampled_and_latency_absent_when_unknown();
+	test_recycled_pid_writes_one_libptm_and_latency_series();
+	test_promtool_accepts_the_new_families();
 	return hf_test_done();
 }

@@ -95,6 +95,11 @@ void harness_rmdir(const char *dir)
 
 pid_t harness_spawn(char *const argv[], const char *log, int *out_fd)
 {
+	return harness_spawn_env(argv, NULL, log, out_fd);
+}
+
+pid_t harness_spawn_env(char *const argv[], char *const env[], const char *log, int *out_fd)
+{
 	int pipefd[2] = {-1, -1};
 	pid_t pid;
 
@@ -114,6 +119,8 @@ pid_t harness_spawn(char *const argv[], const char *log, int *out_fd)
 			dup2(pipefd[1], STDOUT_FILENO);
 		/* Its own process group, so that a stop reaches its children too. */
 		setpgid(0, 0);
+		for (int i = 0; env && env[i]; i++)
+			putenv(env[i]);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -122,6 +129,20 @@ pid_t harness_spawn(char *const argv[], const char *log, int *out_fd)
 		*out_fd = pipefd[0];
 	}
 	return pid;
+}
+
+pid_t harness_spawn_libptm_workload(const char *mode, const char *arg, long sample_interval,
+				    int *out_fd)
+{
+	static char workload[1024], lib[1100], preload[1200], sample[64];
+	char *argv[] = {workload, (char *)mode, (char *)arg, NULL};
+	char *env[] = {preload, sample, NULL};
+
+	harness_build_path(workload, sizeof(workload), "tests/web_workload");
+	harness_build_path(lib, sizeof(lib), "lib/libptm.so");
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib);
+	snprintf(sample, sizeof(sample), "MALLOC_SAMPLE_INTERVAL_=%ld", sample_interval);
+	return harness_spawn_env(argv, env, NULL, out_fd);
 }
 
 bool harness_wait_line(int fd, const char *line, double timeout)

@@ -39,6 +39,14 @@ void harness_rmdir(const char *dir);
  * out_fd is not NULL, stdout is a pipe instead, read end in *out_fd.
  */
 pid_t harness_spawn(char *const argv[], const char *log, int *out_fd);
+/* The same, with "NAME=value" strings from env (NULL-terminated) added to its environment. */
+pid_t harness_spawn_env(char *const argv[], char *const env[], const char *log, int *out_fd);
+/*
+ * Starts tests/web_workload MODE ARG on libptm.so (LD_PRELOAD) with
+ * MALLOC_SAMPLE_INTERVAL_=sample_interval, stdout a pipe in *out_fd.
+ */
+pid_t harness_spawn_libptm_workload(const char *mode, const char *arg, long sample_interval,
+				    int *out_fd);
 /* Reads from fd until line (e.g. "ready\n") arrives or timeout passes. */
 bool harness_wait_line(int fd, const char *line, double timeout);
 /* SIGTERM, then SIGKILL after a grace period; reaps. Returns the wait status. */

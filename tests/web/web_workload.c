@@ -11,8 +11,14 @@
  *   web_workload plateau N   waits for SIGUSR1, then makes N allocations of
  *                            100..163 bytes, keeps them, writes "done\n" and
  *                            idles, so its account holds still
+ *   web_workload cheese N    waits for SIGUSR1, then makes N allocations of
+ *                            1000 bytes, frees nine in ten of them in a
+ *                            shuffled order (holes all over the heap: on
+ *                            libptm, pages given back), calls malloc_trim(0),
+ *                            writes "done\n" and idles
  */
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,6 +83,49 @@ static void plateau(long n)
 		pause();
 }
 
+static void cheese(long n)
+{
+	struct sigaction sa = {.sa_handler = on_usr1};
+	void *volatile *keep;
+	uint32_t seed = 777, *order;
+
+	sigaction(SIGUSR1, &sa, NULL);
+	keep = calloc((size_t)n, sizeof(*keep));
+	order = calloc((size_t)n, sizeof(*order));
+	if (!keep || !order)
+		exit(1);
+	for (long i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	/* Fisher-Yates with a fixed seed: the same holes on every run. */
+	for (long i = n - 1; i > 0; i--) {
+		uint32_t j, t;
+
+		seed = seed * 1103515245u + 12345u;
+		j = (seed >> 8) % (uint32_t)(i + 1);
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+		exit(1);
+	while (!go)
+		pause();
+	for (long i = 0; i < n; i++) {
+		keep[i] = malloc(1000);
+		if (keep[i])
+			memset(keep[i], 1, 1000);
+	}
+	for (long i = 0; i < n - n / 10; i++) {
+		free(keep[order[i]]);
+		keep[order[i]] = NULL;
+	}
+	malloc_trim(0);
+	if (write(STDOUT_FILENO, "done\n", 5) != 5)
+		exit(1);
+	for (;;)
+		pause();
+}
+
 static void counted(const char *path)
 {
 	struct sigaction sa = {.sa_handler = on_usr1};
@@ -103,5 +152,7 @@ int main(int argc, char **argv)
 		counted(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "plateau") == 0)
 		plateau(strtol(argv[2], NULL, 10));
+	if (argc == 3 && strcmp(argv[1], "cheese") == 0)
+		cheese(strtol(argv[2], NULL, 10));
 	return 2;
 }
