@@ -147,15 +147,24 @@ static __always_inline u32 log2_u64(u64 v)
 	return r;
 }
 
-/* Bucket i holds (16 << (i - 1), 16 << i]; bucket 0 sizes <= 16; the last the rest. */
-static __always_inline u32 hist_bucket(u64 size)
+/*
+ * The log2 bucket of v among n: bucket 0 holds v <= 2^shift, bucket i holds
+ * (2^(shift + i - 1), 2^(shift + i)], the last everything above.
+ */
+static __always_inline u32 log2_bucket(u64 v, u32 shift, u32 n)
 {
 	u32 b;
 
-	if (size <= (1ULL << HFB_HIST_MIN_SHIFT))
+	if (v <= (1ULL << shift))
 		return 0;
-	b = log2_u64(size - 1) + 1 - HFB_HIST_MIN_SHIFT;
-	return b < HFB_HIST_BUCKETS ? b : HFB_HIST_BUCKETS - 1;
+	b = log2_u64(v - 1) + 1 - shift;
+	return b < n ? b : n - 1;
+}
+
+/* Request sizes: bucket 0 holds sizes <= 16 bytes. */
+static __always_inline u32 hist_bucket(u64 size)
+{
+	return log2_bucket(size, HFB_HIST_MIN_SHIFT, HFB_HIST_BUCKETS);
 }
 
 /*
@@ -311,17 +320,6 @@ static __always_inline void remove_live(struct hfb_stats *st, u32 tgid, u64 ptr)
 	bpf_map_delete_elem(&live, &key);
 }
 
-/* Bucket 0 holds d <= 256 ns, bucket i (256 << (i - 1), 256 << i], the last the rest. */
-static __always_inline u32 lat_bucket(u64 ns)
-{
-	u32 b;
-
-	if (ns <= (1ULL << HFB_LAT_MIN_SHIFT))
-		return 0;
-	b = log2_u64(ns - 1) + 1 - HFB_LAT_MIN_SHIFT;
-	return b < HFB_LAT_BUCKETS ? b : HFB_LAT_BUCKETS - 1;
-}
-
 static __always_inline void count_latency(struct hfb_stats *st, u32 op, u64 start_ns)
 {
 	u64 ns = bpf_ktime_get_ns() - start_ns;
@@ -329,7 +327,8 @@ static __always_inline void count_latency(struct hfb_stats *st, u32 op, u64 star
 	if (op >= HFB_LAT_OPS)
 		return;
 	__sync_fetch_and_add(&st->lat_sum_ns[op], ns);
-	__sync_fetch_and_add(&st->lat[op][lat_bucket(ns)], 1);
+	/* Bucket 0 holds durations <= 256 ns. */
+	__sync_fetch_and_add(&st->lat[op][log2_bucket(ns, HFB_LAT_MIN_SHIFT, HFB_LAT_BUCKETS)], 1);
 }
 
 static __always_inline void count_request(struct hfb_stats *st, u32 call, u64 size)
