@@ -25,6 +25,8 @@ static const struct {
 	{"heapfrag_fragmentation_ratio", "gauge"},
 	{"heapfrag_internal_fragmentation_ratio", "gauge"},
 	{"heapfrag_external_fragmentation_ratio", "gauge"},
+	{"heapfrag_largest_free_chunk_bytes", "gauge"},
+	{"heapfrag_free_chunks", "gauge"},
 	{"heapfrag_live_allocations", "gauge"},
 	{"heapfrag_allocator_calls_total", "counter"},
 	{"heapfrag_failed_allocations_total", "counter"},
@@ -136,6 +138,9 @@ static void test_samples_carry_values_and_labels(void)
 				  "server\"} 0.5\n"));
 	CHECK(line_starting(text, "heapfrag_live_allocations{pid=\"42\",comm=\"redis-server\"} "
 				  "2001\n"));
+	/* glibc's books are not readable: no sample, not 0. */
+	CHECK(line_starting(text, "heapfrag_largest_free_chunk_bytes{pid=\"42\"") == NULL);
+	CHECK(line_starting(text, "heapfrag_free_chunks{pid=\"42\"") == NULL);
 	CHECK(line_starting(text, "heapfrag_allocator_calls_total{pid=\"42\",comm=\"redis-server\","
 				  "op=\"malloc\"} 1001\n"));
 	CHECK(line_starting(text, "heapfrag_allocator_calls_total{pid=\"42\",comm=\"redis-server\","
@@ -355,7 +360,12 @@ static void test_libptm_events_are_one_counter_family_each(void)
 	char *text;
 
 	fixture_libptm(&s, 300, "ptm");
+	s.fragmentation.largest_free_chunk_bytes = 7001;
+	s.fragmentation.free_chunks = 7002;
 	text = scrape(&s, 1, &st);
+	CHECK(line_starting(text, "heapfrag_largest_free_chunk_bytes{pid=\"300\",comm=\"ptm\"} "
+				  "7001\n"));
+	CHECK(line_starting(text, "heapfrag_free_chunks{pid=\"300\",comm=\"ptm\"} 7002\n"));
 	CHECK(line_starting(text, "heapfrag_libptm_heap_grow_bytes_total{pid=\"300\",comm=\"ptm\"} "
 				  "5001\n"));
 	CHECK(line_starting(text,
