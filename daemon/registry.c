@@ -39,6 +39,7 @@
 #include "log.h"
 #include "arena_map.h"
 #include "contention.h"
+#include "exec_gate.h"
 #include "probe_site.h"
 #include "procfs.h"
 #include "ptm_books.h"
@@ -95,6 +96,7 @@ struct hf_registry {
 	struct hf_tracer *tracer;
 	struct hf_contention *contention; /* NULL when arena-lock counting is off */
 	struct hf_ptm_usdt *ptm_usdt;     /* NULL when libptm's USDT probes are off */
+	struct hf_exec_gate *gate;        /* -e: NULL without -e, with -a, or when it failed */
 	uint64_t dropped_forgotten;	  /* drops of processes already forgotten */
 	struct proc *procs;
 	struct proc *graveyard;
@@ -879,7 +881,7 @@ static int resolve_fresh_exec(pid_t pid, struct hf_alloc_target *target)
 	return err;
 }
 
-static void on_exec_event(struct hf_registry *r, const struct hfb_event *ev)
+static void trace_exec(struct hf_registry *r, const struct hfb_event *ev)
 {
 	struct hf_alloc_target target;
 	bool resolved;
@@ -946,6 +948,28 @@ static void on_exec_event(struct hf_registry *r, const struct hfb_event *ev)
 	}
 }
 
+/*
+ * -e: a process that exec'd a watched executable is held stopped by the exec
+ * gate until here, so its probes are in before its first instruction.  It
+ * is resumed whatever became of the attach: never left stopped.
+ */
+static void on_exec_event(struct hf_registry *r, const struct hfb_event *ev)
+{
+	uint64_t held_ns = 0;
+	int err;
+
+	trace_exec(r, ev);
+	if (!r->gate)
+		return;
+	err = hf_exec_gate_release(r->gate, (pid_t)ev->pid, &held_ns);
+	if (err == 1)
+		hf_log(HF_LOG_INFO, "process %d (%s) held at exec for %.2f ms while attached",
+		       (int)ev->pid, ev->filename, (double)held_ns / 1e6);
+	else if (err < 0)
+		hf_log(HF_LOG_WARN, "cannot resume process %d held at exec: %s", (int)ev->pid,
+		       strerror(-err));
+}
+
 static void on_event(void *ctx, const struct hfb_event *ev)
 {
 	struct hf_registry *r = ctx;
@@ -991,6 +1015,22 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 		       strerror(-err));
 		goto cleanup;
 	}
+	/*
+	 * -e's exec gate, attached before the tracer so that its exec hook runs
+	 * first: the process is held before the exec event can reach us.  -a
+	 * needs none (its probes are per object, in place before any exec).
+	 * Without it -e still works, racing the dynamic linker as it used to.
+	 */
+	if (opts->nr_exes && !opts->all) {
+		err = hf_exec_gate_open(HF_EXEC_GATE_TIMEOUT_MS, &r->gate);
+		if (err) {
+			hf_log(HF_LOG_WARN,
+			       "the exec gate is off: -e may miss a new process's first "
+			       "allocations: %s",
+			       strerror(-err));
+			r->gate = NULL;
+		}
+	}
 	err = hf_tracer_open(&cfg, on_event, r, &r->tracer);
 	if (err)
 		goto cleanup;
@@ -1033,6 +1073,8 @@ void hf_registry_free(struct hf_registry *r)
 {
 	if (!r)
 		return;
+	/* First: whatever it holds is resumed at once. */
+	hf_exec_gate_close(r->gate);
 	free_list(r->procs);
 	free_list(r->graveyard);
 	for (size_t i = 0; i < r->nr_all; i++)
@@ -1066,6 +1108,14 @@ int hf_registry_watch_exe(struct hf_registry *r, const char *path, char *why, si
 	r->exes[r->nr_exes].ino = sb.st_ino;
 	snprintf(r->exes[r->nr_exes].path, HF_PATH_LEN, "%s", path);
 	r->nr_exes++;
+	if (r->gate) {
+		int err = hf_exec_gate_watch(r->gate, path);
+
+		if (err)
+			hf_log(HF_LOG_WARN,
+			       "execs of %s are not held, first allocations may be missed: %s",
+			       path, strerror(-err));
+	}
 
 	/* The processes running it now; later ones arrive as exec events. */
 	dir = opendir("/proc");

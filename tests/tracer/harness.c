@@ -226,19 +226,44 @@ void th_daemon_dump_log(const struct th_daemon *d)
 	fclose(f);
 }
 
-int th_workload_start(struct th_workload *w, const char *name, const char *const *args,
-		      const char *preload)
+#define STRACE_SET "trace=brk,mmap,munmap,mremap,madvise,read,write"
+
+/* Starts the workload, under strace when s is not NULL. */
+static int workload_start(struct th_workload *w, const char *name, const char *const *args,
+			  const char *preload, struct th_strace *s)
 {
-	char path[512], line[256];
-	const char *argv[32];
+	char path[512], line[256], env[600];
+	const char *argv[48];
 	int in[2], out[2], n = 0;
 
 	memset(w, 0, sizeof(*w));
 	snprintf(path, sizeof(path), "%s", th_build_path("tests/workloads"));
 	strncat(path, "/", sizeof(path) - strlen(path) - 1);
 	strncat(path, name, sizeof(path) - strlen(path) - 1);
+	if (s) {
+		snprintf(s->out_path, sizeof(s->out_path), "/tmp/%s.%d.%s.strace", test_name,
+			 (int)getpid(), name);
+		unlink(s->out_path);
+		s->pid = 0;
+		argv[n++] = "strace";
+		argv[n++] = "-f";
+		argv[n++] = "--seccomp-bpf";
+		argv[n++] = "-qq";
+		argv[n++] = "-e";
+		argv[n++] = STRACE_SET;
+		argv[n++] = "-o";
+		argv[n++] = s->out_path;
+		if (preload) {
+			/* The workload's, not strace's own. */
+			snprintf(env, sizeof(env), "LD_PRELOAD=%s", preload);
+			argv[n++] = "-E";
+			argv[n++] = env;
+			preload = NULL;
+		}
+		argv[n++] = "--";
+	}
 	argv[n++] = path;
-	for (int i = 0; args && args[i] && n < 31; i++)
+	for (int i = 0; args && args[i] && n < 47; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
@@ -251,7 +276,10 @@ int th_workload_start(struct th_workload *w, const char *name, const char *const
 		dup2(out[1], 1);
 		if (preload)
 			setenv("LD_PRELOAD", preload, 1);
-		execv(path, (char *const *)argv);
+		if (s)
+			execvp(argv[0], (char *const *)argv);
+		else
+			execv(path, (char *const *)argv);
 		_exit(127);
 	}
 	remember(w->proc);
@@ -265,6 +293,18 @@ int th_workload_start(struct th_workload *w, const char *name, const char *const
 		return -1;
 	}
 	return 0;
+}
+
+int th_workload_start(struct th_workload *w, const char *name, const char *const *args,
+		      const char *preload)
+{
+	return workload_start(w, name, args, preload, NULL);
+}
+
+int th_workload_start_straced(struct th_workload *w, const char *name, const char *const *args,
+			      const char *preload, struct th_strace *s)
+{
+	return workload_start(w, name, args, preload, s);
 }
 
 int th_workload_go(struct th_workload *w)
@@ -307,6 +347,9 @@ int th_workload_finish(struct th_workload *w)
 
 void th_workload_kill(struct th_workload *w)
 {
+	/* Wrapped (strace): the workload itself too, not only its wrapper. */
+	if (w->pid > 0 && w->pid != w->proc)
+		kill(w->pid, SIGKILL);
 	kill(w->proc, SIGKILL);
 	waitpid(w->proc, NULL, 0);
 	forget(w->proc);
@@ -509,6 +552,63 @@ int th_strace_stop(struct th_strace *s, struct th_syscalls *out)
 			*slot = calls;
 	}
 	fclose(f);
+	unlink(s->out_path);
+	return 0;
+}
+
+/*
+ * strace -f lines: "PID name(args...) = result", or "PID name(args... <unfinished
+ * ...>" and later "PID <... name resumed>..." when another thread's syscall
+ * came in between.  A call is counted by its first line, as strace -c does.
+ */
+int th_strace_phase(struct th_strace *s, pid_t pid, struct th_syscalls *out)
+{
+	static const char *const names[] = {"brk", "mmap", "munmap", "mremap", "madvise"};
+	bool in_phase = false, seen_start = false, seen_end = false;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	f = fopen(s->out_path, "r");
+	if (!f)
+		return -1;
+	while (getline(&line, &cap, f) > 0) {
+		uint64_t *slots[] = {&out->brk, &out->mmap, &out->munmap, &out->mremap,
+				     &out->madvise};
+		char *call;
+		int who;
+
+		if (sscanf(line, "%d", &who) != 1 || !(call = strchr(line, ' ')))
+			continue;
+		/* strace pads the PID column. */
+		while (*call == ' ')
+			call++;
+		if (who == pid && !seen_start && strncmp(call, "read(0, \"\\n\"", 12) == 0) {
+			in_phase = seen_start = true;
+			continue;
+		}
+		if (who == pid && in_phase && strncmp(call, "write(1, \"TRUTH ", 16) == 0) {
+			in_phase = false;
+			seen_end = true;
+			break;
+		}
+		if (!in_phase)
+			continue;
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			size_t len = strlen(names[i]);
+
+			if (strncmp(call, names[i], len) == 0 && call[len] == '(')
+				(*slots[i])++;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!seen_start || !seen_end) {
+		fprintf(stderr, "%s: no phase of process %d found (start %d, end %d)\n",
+			s->out_path, (int)pid, seen_start, seen_end);
+		return -1;
+	}
 	unlink(s->out_path);
 	return 0;
 }

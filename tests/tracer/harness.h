@@ -90,6 +90,11 @@ uint64_t th_u64(json_t *obj, const char *path);
 /*
  * strace -c of one phase: attaches strace -f to pid counting the heap
  * syscalls; th_strace_stop() detaches it and parses the summary.
+ * Only for a process without return probes: strace 6.1 does not know the
+ * uretprobe syscall (335, Linux 6.11) that every return probe's trampoline
+ * makes, and its -c tally crashes on it (an empty summary); under -p every
+ * such syscall also stops the tracee.  For a traced run, start the workload
+ * with th_workload_start_straced() instead.
  */
 struct th_strace {
 	pid_t pid;
@@ -100,5 +105,18 @@ struct th_syscalls {
 	uint64_t brk, mmap, munmap, mremap, madvise;
 };
 int th_strace_stop(struct th_strace *s, struct th_syscalls *out);
+
+/*
+ * th_workload_start() under strace, for counting the heap syscalls of the
+ * very run heapfragd traces: strace starts the workload (w->proc is strace,
+ * w->pid the workload) with --seccomp-bpf, so only the heap syscalls and
+ * read/write stop it - not the uretprobe syscall, which seccomp passes
+ * through unseen.  After th_workload_finish(), th_strace_phase() counts the
+ * heap syscalls of the measured phase: between the workload's read of the
+ * go line's newline and its write of TRUTH, as strace -c would.
+ */
+int th_workload_start_straced(struct th_workload *w, const char *name, const char *const *args,
+			      const char *preload, struct th_strace *s);
+int th_strace_phase(struct th_strace *s, pid_t pid, struct th_syscalls *out);
 
 #endif /* HF_TRACER_HARNESS_H */

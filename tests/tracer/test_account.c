@@ -9,11 +9,11 @@
  *   allocated bytes: the sum of chunk sizes (glibc, libptm) or of usable
  *     sizes, which are the size classes (jemalloc);
  *   mapped_bytes.brk: glibc's own mallinfo2().arena;
- *   heap syscalls: what strace -c -f counts in the same phase of an
- *     identical run (same workload, same seed).  Not the same run: under
- *     ptrace every return probe's trampoline syscall stops the tracee, which
- *     slows it a hundredfold.  jemalloc purges on a timer, so its runs are
- *     made identical with MALLOC_CONF decay times of 0 (purge at once);
+ *   heap syscalls: what strace counts in the same phase of the same run
+ *     (th_workload_start_straced: strace starts the workload with
+ *     --seccomp-bpf, heapfragd attaches to it by PID), for every allocator;
+ *     jemalloc's extents land where the kernel puts them, and it maps again
+ *     when one is misaligned, so only the same run has the same mmap count;
  *   the seed loop moves brk at most a handful of times.
  */
 #include <string.h>
@@ -34,26 +34,18 @@ static bool calls_reached(json_t *doc, void *arg)
 	       th_u64(doc, "counters.free") >= g->free;
 }
 
-/*
- * strace counts a second run of the same phase.  glibc and libptm make the
- * same heap syscalls in both; jemalloc maps an extent, and when the kernel
- * placed it misaligned maps again, so its mmap count depends on where
- * mappings land, which differs between runs (the traced run also has the
- * uprobes' XOL page).  Two clean-clone runs saw 13 against 14, either way
- * round; for jemalloc mmap may differ by that one retry, every other count
- * must be equal.
- */
-static void check_syscalls(const char *alloc, const char *what, json_t *doc,
-			   const struct th_syscalls *st)
+/* The heap syscalls heapfragd counted in the phase are strace's, each exactly. */
+static void check_syscalls(const char *what, json_t *doc, const struct th_syscalls *st)
 {
-	uint64_t mmaps = th_u64(doc, "counters.mmap");
-	uint64_t slack = strcmp(alloc, "jemalloc") == 0 ? 1 : 0;
-
+	printf("%s: strace of the same run: brk %llu mmap %llu munmap %llu mremap %llu madvise "
+	       "%llu\n",
+	       what, (unsigned long long)st->brk, (unsigned long long)st->mmap,
+	       (unsigned long long)st->munmap, (unsigned long long)st->mremap,
+	       (unsigned long long)st->madvise);
 	CHECK_MSG(th_u64(doc, "counters.brk") == st->brk, "%s: brk %llu, strace %llu", what,
 		  (unsigned long long)th_u64(doc, "counters.brk"), (unsigned long long)st->brk);
-	CHECK_MSG(mmaps + slack >= st->mmap && mmaps <= st->mmap + slack,
-		  "%s: mmap %llu, strace %llu", what, (unsigned long long)mmaps,
-		  (unsigned long long)st->mmap);
+	CHECK_MSG(th_u64(doc, "counters.mmap") == st->mmap, "%s: mmap %llu, strace %llu", what,
+		  (unsigned long long)th_u64(doc, "counters.mmap"), (unsigned long long)st->mmap);
 	CHECK_MSG(th_u64(doc, "counters.munmap") == st->munmap, "%s: munmap %llu, strace %llu",
 		  what, (unsigned long long)th_u64(doc, "counters.munmap"),
 		  (unsigned long long)st->munmap);
@@ -66,34 +58,15 @@ static void check_syscalls(const char *alloc, const char *what, json_t *doc,
 }
 
 /*
- * Runs workload attached by PID and returns the daemon's document once its
- * calls reached the truth's (*truth_out gets the truth).
+ * Runs workload under strace, attached by PID, and returns the daemon's
+ * document once its calls reached the truth's (*truth_out gets the truth,
+ * *syscalls what strace counted in the phase; *straced says whether it did).
  */
-/* One phase under strace in a run of its own: the heap syscalls it makes. */
-static bool strace_phase(const char *workload, const char *const *args, const char *preload,
-			 struct th_syscalls *out)
+static json_t *traced_phase(const char *workload, const char *const *args, const char *preload,
+			    json_t **truth_out, struct th_syscalls *syscalls, bool *straced)
 {
 	struct th_workload w;
 	struct th_strace s;
-	json_t *truth = NULL;
-	bool ok = false;
-
-	if (th_workload_start(&w, workload, args, preload) != 0)
-		return false;
-	if (th_strace_start(&s, w.pid) == 0) {
-		th_workload_go(&w);
-		truth = th_workload_truth(&w);
-		ok = truth && th_strace_stop(&s, out) == 0;
-		json_decref(truth);
-	}
-	th_workload_finish(&w);
-	return ok;
-}
-
-static json_t *traced_phase(const char *workload, const char *const *args, const char *preload,
-			    json_t **truth_out)
-{
-	struct th_workload w;
 	struct th_daemon d;
 	struct calls_goal goal;
 	char pid_arg[16];
@@ -101,7 +74,8 @@ static json_t *traced_phase(const char *workload, const char *const *args, const
 	json_t *doc = NULL, *truth;
 
 	*truth_out = NULL;
-	if (th_workload_start(&w, workload, args, preload) != 0)
+	*straced = false;
+	if (th_workload_start_straced(&w, workload, args, preload, &s) != 0)
 		return NULL;
 	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
 	if (th_daemon_start(&d, dargs) != 0) {
@@ -127,7 +101,9 @@ static json_t *traced_phase(const char *workload, const char *const *args, const
 	}
 	if (!doc)
 		th_daemon_dump_log(&d);
-	th_workload_finish(&w);
+	/* strace ends with the workload; its log is whole only then. */
+	CHECK_EQ_U64(th_workload_finish(&w), 0);
+	*straced = th_strace_phase(&s, w.pid, syscalls) == 0;
 	CHECK_EQ_U64(th_daemon_stop(&d), 0);
 	*truth_out = truth;
 	return doc;
@@ -138,8 +114,9 @@ static void seed_loop(const char *alloc, const char *preload)
 	const char *args[] = {"--count", "1000000", "--size", "100", NULL};
 	struct th_syscalls st;
 	json_t *doc, *truth;
+	bool straced;
 
-	doc = traced_phase("seed_loop", args, preload, &truth);
+	doc = traced_phase("seed_loop", args, preload, &truth, &st, &straced);
 	CHECK_MSG(doc && truth, "%s: seed_loop was not measured", alloc);
 	if (!doc || !truth)
 		goto out;
@@ -160,8 +137,8 @@ static void seed_loop(const char *alloc, const char *preload)
 	CHECK_EQ_U64(th_u64(doc, "tracing.dropped_events"), 0);
 	CHECK_MSG(th_u64(doc, "counters.brk") <= 4, "%s: the seed loop moved brk %llu times", alloc,
 		  (unsigned long long)th_u64(doc, "counters.brk"));
-	if (strace_phase("seed_loop", args, preload, &st))
-		check_syscalls(alloc, "seed_loop", doc, &st);
+	if (straced)
+		check_syscalls("seed_loop", doc, &st);
 	else
 		CHECK_MSG(0, "strace of seed_loop failed");
 out:
@@ -175,8 +152,9 @@ static void swiss_cheese(const char *alloc, const char *preload)
 			      "10",      "--seed", "7",      NULL};
 	struct th_syscalls st;
 	json_t *doc, *truth, *mi;
+	bool straced;
 
-	doc = traced_phase("swiss_cheese", args, preload, &truth);
+	doc = traced_phase("swiss_cheese", args, preload, &truth, &st, &straced);
 	CHECK_MSG(doc && truth, "%s: swiss_cheese was not measured", alloc);
 	if (!doc || !truth)
 		goto out;
@@ -212,8 +190,8 @@ static void swiss_cheese(const char *alloc, const char *preload)
 		if (mi && json_is_object(mi))
 			CHECK_EQ_U64(th_u64(doc, "heap.mapped_bytes.brk"), th_u64(mi, "arena"));
 	}
-	if (strace_phase("swiss_cheese", args, preload, &st))
-		check_syscalls(alloc, "swiss_cheese", doc, &st);
+	if (straced)
+		check_syscalls("swiss_cheese", doc, &st);
 	else
 		CHECK_MSG(0, "strace of swiss_cheese failed");
 out:
