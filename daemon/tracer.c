@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct hf_tracer {
 
 struct hf_probes {
 	int refs;
+	struct hf_probes *next_doomed; /* in the reaper's queue */
 	size_t n;
 	struct bpf_link *links[2 * (HF_OP_COUNT + 1)];
 	/* The tracefs event behind each link, "" when libbpf made it. */
@@ -64,6 +66,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 }
 
 static int write_uprobe_events(const char *line);
+static void reaper_drain(void);
 static const char *tracefs_dir(void);
 
 static void remove_event(char *name)
@@ -202,6 +205,7 @@ void hf_tracer_close(struct hf_tracer *t)
 {
 	if (!t)
 		return;
+	reaper_drain();
 	ring_buffer__free(t->rb);
 	heapfrag_bpf__destroy(t->skel);
 	free(t);
@@ -484,10 +488,8 @@ struct hf_probes *hf_probes_get(struct hf_probes *p)
 	return p;
 }
 
-void hf_probes_destroy(struct hf_probes *p)
+static void detach_all(struct hf_probes *p)
 {
-	if (!p || --p->refs > 0)
-		return;
 	/* Entries were attached last: detach them first, the mirror of attach. */
 	while (p->n) {
 		p->n--;
@@ -495,6 +497,87 @@ void hf_probes_destroy(struct hf_probes *p)
 		remove_event(p->names[p->n]);
 	}
 	free(p);
+}
+
+/*
+ * Detaching is slow: the kernel waits for every probe's last hit to finish
+ * (~100 ms a probe here), so a process's twenty probes detached inline would
+ * hold the event loop for two seconds, and with it every exec, fork and exit
+ * it should handle, such as a process held at exec for -e.  Probes nobody
+ * uses any more go to one reaper thread instead, which detaches them in the
+ * order they came; hf_tracer_close() waits for it.  Each tracefs event has a
+ * name of its own, so a late removal cannot take a newer probe with it.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	struct hf_probes *head, **tail;
+	bool running, stopping;
+	pthread_t thread;
+} reaper = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static void *reap_probes(void *arg)
+{
+	struct hf_probes *p;
+
+	(void)arg;
+	pthread_mutex_lock(&reaper.lock);
+	for (;;) {
+		while (!reaper.head && !reaper.stopping)
+			pthread_cond_wait(&reaper.more, &reaper.lock);
+		p = reaper.head;
+		if (!p)
+			break;
+		reaper.head = p->next_doomed;
+		if (!reaper.head)
+			reaper.tail = &reaper.head;
+		pthread_mutex_unlock(&reaper.lock);
+		detach_all(p);
+		pthread_mutex_lock(&reaper.lock);
+	}
+	pthread_mutex_unlock(&reaper.lock);
+	return NULL;
+}
+
+/* Waits until every queued probe is detached, and stops the reaper. */
+static void reaper_drain(void)
+{
+	bool running;
+
+	pthread_mutex_lock(&reaper.lock);
+	running = reaper.running;
+	reaper.stopping = true;
+	pthread_cond_signal(&reaper.more);
+	pthread_mutex_unlock(&reaper.lock);
+	if (running)
+		pthread_join(reaper.thread, NULL);
+	pthread_mutex_lock(&reaper.lock);
+	reaper.running = false;
+	reaper.stopping = false;
+	pthread_mutex_unlock(&reaper.lock);
+}
+
+void hf_probes_destroy(struct hf_probes *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	pthread_mutex_lock(&reaper.lock);
+	if (!reaper.running && !reaper.stopping) {
+		reaper.head = NULL;
+		reaper.tail = &reaper.head;
+		reaper.running = pthread_create(&reaper.thread, NULL, reap_probes, NULL) == 0;
+	}
+	if (reaper.running && !reaper.stopping) {
+		p->next_doomed = NULL;
+		*reaper.tail = p;
+		reaper.tail = &p->next_doomed;
+		pthread_cond_signal(&reaper.more);
+		p = NULL;
+	}
+	pthread_mutex_unlock(&reaper.lock);
+	/* No thread (or shutting down): detach here, slow but complete. */
+	if (p)
+		detach_all(p);
 }
 
 int hf_tracer_read(struct hf_tracer *t, pid_t pid, struct hf_raw *raw)

@@ -59,7 +59,10 @@ int hf_tracer_attach_uprobes(struct hf_tracer *t, pid_t pid, const struct hf_all
 			     struct hf_probes **out);
 /* Another reference; the probes are detached when the last one is dropped. */
 struct hf_probes *hf_probes_get(struct hf_probes *p);
-/* Drops a reference; NULL-safe. */
+/*
+ * Drops a reference; NULL-safe.  The last one hands the probes to a thread
+ * that detaches them (slow in the kernel); hf_tracer_close() waits for it.
+ */
 void hf_probes_destroy(struct hf_probes *p);
 /* Whether children of a traced process inherit its probes. */
 bool hf_tracer_inherits(const struct hf_tracer *t);
