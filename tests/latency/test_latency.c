@@ -123,24 +123,17 @@ static char *get_metrics(const struct th_daemon *d)
 
 static void every_call(const char *mode)
 {
-	const char *dargs[] = {"-i", "0.2", "-m", mode, "-p", NULL, NULL};
+	const char *dargs[] = {"-i", "0.2", "-m", mode, NULL};
 	const char *args[] = {"--seed", "7", NULL};
 	bool exact = strcmp(mode, "exact") == 0;
 	struct th_workload w;
 	struct th_daemon d;
 	json_t *truth, *doc, *lat, *calls;
-	char pid_arg[16], line[160];
+	char line[160];
 	char *metrics;
 
-	if (th_workload_start(&w, "mixed", args, NULL) != 0) {
-		CHECK_MSG(0, "mixed did not start");
-		return;
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[5] = pid_arg;
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
-		th_workload_kill(&w);
+	if (th_start_traced(&w, "mixed", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "mixed under heapfragd did not start");
 		return;
 	}
 	json_decref(th_wait_doc(&d, w.pid, NULL, NULL, 5));

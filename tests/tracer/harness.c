@@ -307,6 +307,33 @@ int th_workload_start_straced(struct th_workload *w, const char *name, const cha
 	return workload_start(w, name, args, preload, s);
 }
 
+int th_start_traced(struct th_workload *w, const char *name, const char *const *args,
+		    const char *preload, struct th_daemon *d, const char *const *dargs)
+{
+	const char *argv[32];
+	char pid_arg[16];
+	size_t n = 0;
+
+	if (th_workload_start(w, name, args, preload) != 0) {
+		fprintf(stderr, "%s did not start\n", name);
+		return -1;
+	}
+	while (dargs && dargs[n] && n < 29) {
+		argv[n] = dargs[n];
+		n++;
+	}
+	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w->pid);
+	argv[n++] = "-p";
+	argv[n++] = pid_arg;
+	argv[n] = NULL;
+	if (th_daemon_start(d, argv) != 0) {
+		fprintf(stderr, "heapfragd did not start\n");
+		th_workload_kill(w);
+		return -1;
+	}
+	return 0;
+}
+
 int th_workload_go(struct th_workload *w)
 {
 	return write(w->in_fd, "go\n", 3) == 3 ? 0 : -1;

@@ -62,6 +62,14 @@ void th_daemon_dump_log(const struct th_daemon *d);
  */
 int th_workload_start(struct th_workload *w, const char *name, const char *const *args,
 		      const char *preload);
+/*
+ * The usual start of a test: tests/workloads/<name> as th_workload_start(),
+ * then heapfragd with dargs (NULL-terminated, at most 29) plus "-p PID" as
+ * th_daemon_start().  Returns 0, or -1 with the workload killed and the
+ * reason on stderr.
+ */
+int th_start_traced(struct th_workload *w, const char *name, const char *const *args,
+		    const char *preload, struct th_daemon *d, const char *const *dargs);
 /* Sends one line (the go of the protocol). */
 int th_workload_go(struct th_workload *w);
 /* Reads lines until "TRUTH {...}"; returns the parsed object or NULL. */

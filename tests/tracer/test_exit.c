@@ -29,22 +29,15 @@ static bool exited(json_t *doc, void *arg)
 static void killed_mid_phase(void)
 {
 	const char *args[] = {"--count", "1000000000", NULL};
-	const char *dargs[] = {"-i", "0.2", "--retention", "2", "-p", NULL, NULL};
+	const char *dargs[] = {"-i", "0.2", "--retention", "2", NULL};
 	struct th_workload w;
 	struct th_daemon d;
-	char pid_arg[16], path[64];
+	char path[64];
 	json_t *doc, *again;
 	long status;
 
-	if (th_workload_start(&w, "seed_loop", args, NULL) != 0) {
-		CHECK_MSG(0, "seed_loop did not start");
-		return;
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[5] = pid_arg;
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
-		th_workload_kill(&w);
+	if (th_start_traced(&w, "seed_loop", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "seed_loop under heapfragd did not start");
 		return;
 	}
 	th_workload_go(&w);

@@ -33,25 +33,18 @@ static void run(bool follow)
 			      "--free-inherited",
 			      "100",
 			      NULL};
-	const char *dargs[8] = {"-i", "0.2", "-p", NULL, NULL, NULL};
+	const char *dargs[8] = {"-i", "0.2", NULL, NULL};
 	json_t *child_truth = NULL, *parent_truth = NULL, *doc;
 	struct th_workload w;
 	struct th_daemon d;
-	char pid_arg[16], path[64];
+	char path[64];
 	pid_t child;
 	long status;
 
-	if (th_workload_start(&w, "forker", args, NULL) != 0) {
-		CHECK_MSG(0, "forker did not start");
-		return;
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[3] = pid_arg;
 	if (!follow)
-		dargs[4] = "--no-follow-forks";
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
-		th_workload_kill(&w);
+		dargs[2] = "--no-follow-forks";
+	if (th_start_traced(&w, "forker", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "forker under heapfragd did not start");
 		return;
 	}
 	json_decref(th_wait_doc(&d, w.pid, NULL, NULL, 5));

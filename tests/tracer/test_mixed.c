@@ -27,7 +27,7 @@ static bool calls_reached(json_t *doc, void *arg)
 int main(int argc, char **argv)
 {
 	const char *alloc = argc > 1 ? argv[1] : "glibc";
-	const char *dargs[] = {"-i", "0.2", "-p", NULL, NULL};
+	const char *dargs[] = {"-i", "0.2", NULL};
 	const char *args[] = {"--seed", "3", NULL};
 	const char *preload = NULL;
 	static const char *const ops[] = {"malloc", "calloc",   "realloc",
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 	struct th_workload w;
 	struct th_daemon d;
 	json_t *truth, *doc, *mi;
-	char pid_arg[16], key[64], dkey[64];
+	char key[64], dkey[64];
 
 	th_init("tracer_mixed", 150);
 	if (strcmp(alloc, "jemalloc") == 0) {
@@ -47,14 +47,8 @@ int main(int argc, char **argv)
 		if (!preload)
 			HF_SKIP("libptm.so is not built");
 	}
-	if (th_workload_start(&w, "mixed", args, preload) != 0) {
-		CHECK_MSG(0, "mixed did not start");
-		return hf_test_done();
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[3] = pid_arg;
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
+	if (th_start_traced(&w, "mixed", args, preload, &d, dargs) != 0) {
+		CHECK_MSG(0, "mixed under heapfragd did not start");
 		return hf_test_done();
 	}
 	json_decref(th_wait_doc(&d, w.pid, NULL, NULL, 5));

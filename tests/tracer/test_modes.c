@@ -33,23 +33,15 @@ static bool is_null(json_t *doc, const char *path)
 static void passive(void)
 {
 	const char *args[] = {"--count", "100000", "--size", "1000", "--seed", "5", NULL};
-	const char *dargs[] = {"-i", "0.2", "-m", "passive", "-p", NULL, NULL};
+	const char *dargs[] = {"-i", "0.2", "-m", "passive", NULL};
 	struct th_syscalls st;
 	struct th_workload w;
 	struct th_strace s;
 	struct th_daemon d;
 	json_t *truth, *doc;
-	char pid_arg[16];
 
-	if (th_workload_start(&w, "swiss_cheese", args, NULL) != 0) {
-		CHECK_MSG(0, "swiss_cheese did not start");
-		return;
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[5] = pid_arg;
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
-		th_workload_kill(&w);
+	if (th_start_traced(&w, "swiss_cheese", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "swiss_cheese under heapfragd did not start");
 		return;
 	}
 	json_decref(th_wait_doc(&d, w.pid, NULL, NULL, 5));

@@ -21,23 +21,16 @@ static bool calls_at_least(json_t *doc, void *arg)
 int main(void)
 {
 	const char *args[] = {"--count", "10000", "--size", "1000", "--keep-percent", "10", NULL};
-	const char *dargs[] = {"-i", "0.2", "--max-live", "100", "-p", NULL, NULL};
+	const char *dargs[] = {"-i", "0.2", "--max-live", "100", NULL};
 	struct th_workload w;
 	struct th_daemon d;
 	json_t *truth, *doc;
-	char pid_arg[16];
 	uint64_t live;
 	long status;
 
 	th_init("tracer_small_map", 120);
-	if (th_workload_start(&w, "swiss_cheese", args, NULL) != 0) {
-		CHECK_MSG(0, "swiss_cheese did not start");
-		return hf_test_done();
-	}
-	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w.pid);
-	dargs[5] = pid_arg;
-	if (th_daemon_start(&d, dargs) != 0) {
-		CHECK_MSG(0, "heapfragd did not start");
+	if (th_start_traced(&w, "swiss_cheese", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "swiss_cheese under heapfragd did not start");
 		return hf_test_done();
 	}
 	json_decref(th_wait_doc(&d, w.pid, NULL, NULL, 5));
