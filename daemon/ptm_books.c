@@ -23,8 +23,12 @@
 #include "elf_file.h"
 #include "log.h"
 
-/* Version 1's arena record ends after lock_max_wait_ns. */
+/* Version 1's arena record ends after lock_max_wait_ns, version 2's after release_calls. */
 #define RECORD_V1_SIZE offsetof(struct ptm_abi_arena, released_bytes)
+#define RECORD_V2_SIZE offsetof(struct ptm_abi_arena, largest_free_bytes)
+/* A thread arena's heaps are 64 MiB reservations; more heaps than this is garbage. */
+#define HEAP_MAX_SIZE   (64ULL << 20)
+#define MAX_ARENA_HEAPS (1ULL << 24)
 /* A header or record larger than this is not one a future version would add up to. */
 #define MAX_STRUCT_SIZE 4096
 /* x86-64 user addresses end below 2^47 (2^56 with 5-level paging). */
@@ -81,7 +85,9 @@ static int check_header(const struct ptm_abi_block *h)
 	if (h->arena_record_size < RECORD_V1_SIZE || h->arena_record_size > MAX_STRUCT_SIZE ||
 	    h->arena_record_size % 8 != 0)
 		return -EPROTO;
-	if (h->version >= 2 && h->arena_record_size < sizeof(struct ptm_abi_arena))
+	if (h->version >= 2 && h->arena_record_size < RECORD_V2_SIZE)
+		return -EPROTO;
+	if (h->version >= 3 && h->arena_record_size < sizeof(struct ptm_abi_arena))
 		return -EPROTO;
 	if (h->narenas > HF_PTM_BOOKS_MAX_RECORDS)
 		return -EPROTO;
@@ -93,7 +99,8 @@ static int check_header(const struct ptm_abi_block *h)
 }
 
 /* What the allocator keeps true under the arena's lock; a copy breaking it is not its books. */
-static int check_record(const struct ptm_abi_arena *a, bool has_release, bool first)
+static int check_record(const struct ptm_abi_arena *a, bool has_release, bool has_largest,
+			bool first)
 {
 	if (first != (a->index == 0))
 		return -EPROTO;
@@ -113,6 +120,22 @@ static int check_record(const struct ptm_abi_arena *a, bool has_release, bool fi
 	if (has_release && (a->reuse_total_bytes > a->release_total_bytes ||
 			    a->released_bytes != a->release_total_bytes - a->reuse_total_bytes))
 		return -EPROTO;
+	/*
+	 * The largest free chunk is one of the free chunks counted: at least top,
+	 * at most all free bytes, and at least the smallest chunk if any is binned.
+	 * A thread arena lives in at least one heap and no more than its heaps hold.
+	 */
+	if (has_largest) {
+		if (a->largest_free_bytes < a->top_bytes ||
+		    a->largest_free_bytes > a->top_bytes + a->binned_bytes + a->fast_bytes)
+			return -EPROTO;
+		if (a->binned_chunks + a->fast_chunks > 0 && a->largest_free_bytes < MIN_CHUNK)
+			return -EPROTO;
+		if (a->heaps > MAX_ARENA_HEAPS || (a->system_bytes > 0 && a->heaps == 0))
+			return -EPROTO;
+		if (!first && a->system_bytes > a->heaps * HEAP_MAX_SIZE)
+			return -EPROTO;
+	}
 	return 0;
 }
 
@@ -174,11 +197,14 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 		return -EAGAIN;
 	out->version = h.version;
 	out->has_release = h.version >= 2;
+	out->has_largest = h.version >= 3;
 	out->mmapped_chunks = h.mmapped_chunks;
 	out->mmapped_bytes = h.mmapped_bytes;
 	out->max_mmapped_chunks = h.max_mmapped_chunks;
 	out->max_mmapped_bytes = h.max_mmapped_bytes;
-	known = out->has_release ? sizeof(struct ptm_abi_arena) : RECORD_V1_SIZE;
+	known = out->has_largest   ? sizeof(struct ptm_abi_arena)
+		: out->has_release ? RECORD_V2_SIZE
+				   : RECORD_V1_SIZE;
 
 	for (addr = h.first_arena; addr != 0; addr = cur.rec.next) {
 		if (out->narenas == HF_PTM_BOOKS_MAX_RECORDS)
@@ -186,7 +212,8 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 		cur.record_addr = addr;
 		err = read_record(rd, addr, known, &cur.rec, &out->retries);
 		if (!err)
-			err = check_record(&cur.rec, out->has_release, out->narenas == 0);
+			err = check_record(&cur.rec, out->has_release, out->has_largest,
+					   out->narenas == 0);
 		if (err)
 			return err;
 		if (cur.rec.index == 0)
@@ -197,6 +224,8 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 			cur.rec.binned_chunks + cur.rec.fast_chunks + (cur.rec.top_bytes ? 1 : 0);
 		out->free_bytes += cur.rec.top_bytes + cur.rec.binned_bytes + cur.rec.fast_bytes;
 		out->released_bytes += cur.rec.released_bytes;
+		if (cur.rec.largest_free_bytes > out->largest_free_bytes)
+			out->largest_free_bytes = cur.rec.largest_free_bytes;
 		if (out->nr_kept < HF_MAX_ARENAS)
 			out->arenas[out->nr_kept++] = cur;
 		else
@@ -331,13 +360,15 @@ void hf_ptm_books_fill(const struct hf_ptm_books *b, struct hf_regions *regions,
 	regions->mapped.arena = b->arenas_system_bytes;
 	regions->mapped.mmap = b->mmapped_bytes;
 	regions->mapped.total = b->main_system_bytes + b->arenas_system_bytes + b->mmapped_bytes;
+	if (b->has_largest)
+		regions->largest_free_chunk_bytes = b->largest_free_bytes;
 	for (i = 0; i < b->nr_kept && i < max; i++) {
 		const struct ptm_abi_arena *a = &b->arenas[i].rec;
 
 		arenas[i] = (struct hf_arena){
 			.address = b->arenas[i].record_addr,
 			.kind = a->index == 0 ? HF_ARENA_MAIN : HF_ARENA_THREAD,
-			.heaps = HF_UNKNOWN,
+			.heaps = b->has_largest ? a->heaps : HF_UNKNOWN,
 			.mapped_bytes = a->system_bytes,
 			.threads = a->threads_attached,
 			.lock =

@@ -24,9 +24,14 @@
  *   mmapped         the chunks with a mapping of their own (hblks, hblkhd).
  *   mapped          brk (main arena), arena heaps and mmapped chunks: the
  *                   bytes the allocator holds, as mallinfo2() counts them.
- * What they do not give (ABI version 2): the largest free chunk and the
- * number of heaps of an arena, nor the address of the arena's malloc_state
- * (the record lives inside it, at an offset the ABI does not publish).
+ *   largest free    (ABI version 3) the largest free chunk of each arena,
+ *                   top, bins and fastbins alike (= ptm_stats_get()'s
+ *                   largest_free), and the process's: the largest of those.
+ *   heaps           (ABI version 3) a thread arena's heaps; the main arena's
+ *                   regions (1 while its break grew contiguously).
+ * What they do not give: the address of the arena's malloc_state (the
+ * record lives inside it, at an offset the ABI does not publish), and for
+ * version 1 and 2 targets the largest free chunk and the heaps.
  */
 #ifndef HF_PTM_BOOKS_H
 #define HF_PTM_BOOKS_H
@@ -48,12 +53,13 @@
 /* One arena's record as read, and where it lives in the target. */
 struct hf_ptm_books_arena {
 	uint64_t record_addr;
-	struct ptm_abi_arena rec; /* version 2 fields are 0 when the target has version 1 */
+	struct ptm_abi_arena rec; /* fields of later versions than the target's are 0 */
 };
 
 struct hf_ptm_books {
-	uint64_t version; /* the target's ABI version (this reader knows up to 2) */
+	uint64_t version; /* the target's ABI version (this reader knows up to 3) */
 	bool has_release; /* version >= 2: the release books are filled */
+	bool has_largest; /* version >= 3: largest_free_bytes and heaps are filled */
 	uint64_t narenas; /* records walked (all of them, not only those kept) */
 	uint64_t retries; /* seqlock copies that had to be taken again */
 	uint64_t mmapped_chunks;
@@ -66,6 +72,7 @@ struct hf_ptm_books {
 	uint64_t free_chunks;
 	uint64_t free_bytes; /* top + binned + fast: mallinfo2() fordblks */
 	uint64_t released_bytes;
+	uint64_t largest_free_bytes; /* the largest over every record (version 3) */
 	/* The first HF_MAX_ARENAS records, in list order (the main arena first). */
 	uint32_t nr_kept;
 	bool truncated;
@@ -113,11 +120,15 @@ int hf_ptm_books_decode(const void *image, size_t len, uint64_t base, uint64_t b
  * /proc's spans can be larger by pages an arena heap gave back (shrunk and
  * madvised, still mapped read-write): the books count what the allocator
  * holds, and those pages are not resident, so resident_bytes (/proc's Rss of
- * the same mappings) is unaffected.  largest_free_chunk_bytes and the other
- * fields are left as they are: the books do not have them.
+ * the same mappings) is unaffected.  Version 3 targets: also
+ * largest_free_chunk_bytes, the largest free chunk of any arena; for older
+ * ones it and the other fields are left as they are.
  * arenas[0..max), *n, *truncated: address = the record's address (the
  * arena's identity for its life), kind, mapped_bytes = its system bytes,
- * threads attached, and the whole lock block; heaps is HF_UNKNOWN.
+ * threads attached, the whole lock block, and heaps (version 3; HF_UNKNOWN
+ * before): a thread arena's heaps, or the main arena's regions, which is
+ * what hf_arena_map_read() reports for a glibc main arena (1 once it holds
+ * memory) as long as the break grew contiguously.
  */
 void hf_ptm_books_fill(const struct hf_ptm_books *b, struct hf_regions *regions,
 		       struct hf_arena *arenas, size_t max, size_t *n, bool *truncated);

@@ -46,6 +46,12 @@ int ptm_mallopt(int param, int value);
  *   PTM_M_RELEASE_DELAY      ... once the chunk has stayed free for this many
  *                            further frees into its arena; 0 = at once
  *                            (env MALLOC_RELEASE_DELAY_, default 1024).
+ *                            Chunks due within a quarter of the delay of the
+ *                            oldest go with it, in one batch.
+ *   PTM_M_RELEASE_BATCH      1: a batch's page runs go to the kernel in one
+ *                            process_madvise(2) call, 0: one madvise(2) each
+ *                            (env MALLOC_RELEASE_BATCH_, default 1; set 0
+ *                            under a seccomp filter that forbids it).
  *   PTM_M_SAMPLE_INTERVAL    the sampled heap profile's mean bytes between
  *                            samples; 0 = off (env MALLOC_SAMPLE_INTERVAL_,
  *                            default off, 512 KiB recommended).  The calling
@@ -57,6 +63,7 @@ int ptm_mallopt(int param, int value);
 #define PTM_M_RELEASE_MADV_FREE (-102)
 #define PTM_M_RELEASE_DELAY     (-103)
 #define PTM_M_SAMPLE_INTERVAL   (-104)
+#define PTM_M_RELEASE_BATCH     (-105)
 struct mallinfo ptm_mallinfo(void);
 struct mallinfo2 ptm_mallinfo2(void);
 void ptm_malloc_stats(void);

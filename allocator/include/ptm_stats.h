@@ -46,6 +46,7 @@ struct ptm_arena_stats {
 	struct ptm_class_stats large;
 	struct ptm_class_stats top;
 	uint64_t largest_free; /* largest free chunk, top and fastbins included */
+	/* heaps and largest_free, above, are what ABI version 3 records publish. */
 	uint64_t free_hist[PTM_STATS_HIST_BUCKETS];
 	uint64_t threads_attached;
 	uint64_t lock_acquisitions;

@@ -14,12 +14,14 @@
  * 64-bit, naturally aligned, little-endian, with no padding; addresses are
  * in the target's address space.
  *
- * Consistency: each arena record is a seqlock.  The allocator makes gen odd
- * when it takes the arena's lock and even again, after updating the record,
- * when it releases it.  A reader copies the record, then reads gen again:
- * the copy is consistent if its gen was even and equals the second read;
- * otherwise it retries.  A record's numbers are then exactly what
- * mallinfo2() would compute for that arena at that instant:
+ * Consistency: each arena record is a seqlock.  Each time the allocator
+ * releases an arena's lock it copies the arena's books into the record,
+ * making gen odd for the copy and even again after it (a moment, so a reader
+ * finds the record readable even while threads queue for the lock).  A
+ * reader copies the record, then reads gen again: the copy is consistent if
+ * its gen was even and equals the second read; otherwise it retries.  A
+ * record's numbers are then exactly what mallinfo2() would compute for that
+ * arena as of its last unlock:
  *   arena    = system_bytes          ordblks  = binned_chunks + 1 (top)
  *   smblks   = fast_chunks           fsmblks  = fast_bytes
  *   fordblks = top_bytes + binned_bytes + fast_bytes
@@ -32,6 +34,11 @@
  *   version 1: the fields up to lock_max_wait_ns (arena record of 120 bytes).
  *   version 2: adds released_bytes, release_total_bytes, reuse_total_bytes
  *              and release_calls to the arena record (152 bytes).
+ *   version 3: adds largest_free_bytes and heaps to the arena record (168
+ *              bytes).  A version 2 reader copies the first 152 bytes of
+ *              each record and checks gen as before, so it reads version 3
+ *              targets safely; a version 3 reader takes from an older target
+ *              only what its version has.
  */
 #ifndef PTM_STATS_ABI_H
 #define PTM_STATS_ABI_H
@@ -39,7 +46,7 @@
 #include <stdint.h>
 
 #define PTM_ABI_MAGIC   0x53544154534d5450ULL /* "PTMSTATS" in memory order */
-#define PTM_ABI_VERSION 2
+#define PTM_ABI_VERSION 3
 
 struct ptm_abi_arena {
 	uint64_t gen;              /* seqlock generation: odd while being changed */
@@ -61,12 +68,27 @@ struct ptm_abi_arena {
 	 * Version 2: pages inside free chunks given back to the kernel (the
 	 * release threshold, and malloc_trim).  released_bytes is what is
 	 * released now; the two totals only grow, and released_bytes always
-	 * equals release_total_bytes - reuse_total_bytes.
+	 * equals release_total_bytes - reuse_total_bytes.  release_calls
+	 * counts page runs: each was one madvise call up to libptm's ABI
+	 * version 2; since version 3 up to 64 runs go in one process_madvise.
 	 */
 	uint64_t released_bytes;      /* whole pages of free chunks now released */
 	uint64_t release_total_bytes; /* bytes ever released */
 	uint64_t reuse_total_bytes;   /* released bytes handed out again or absorbed by top */
-	uint64_t release_calls;       /* madvise calls made to release them */
+	uint64_t release_calls;       /* page runs released, one madvise range each */
+	/*
+	 * Version 3.  largest_free_bytes: the largest single chunk among those
+	 * mallinfo2() counts as free (top, the unsorted, small and large bins,
+	 * fastbins; thread-cached chunks are in use), exact like the rest of the
+	 * record.  heaps: a non-main arena's heaps (64 MiB reservations, each
+	 * with its heap_info); for the main arena, the separate regions it grew
+	 * into: 1 while the break has only ever grown contiguously, one more for
+	 * each time it had to start a new region (a foreign sbrk moved the break,
+	 * or sbrk failed and it mapped memory instead), 0 before its first
+	 * allocation.
+	 */
+	uint64_t largest_free_bytes;
+	uint64_t heaps;
 };
 
 struct ptm_abi_block {

@@ -242,7 +242,8 @@ void ptm_i_init(void)
 	ptm_i_options_init();
 	ptm_i_init_state(main_arena);
 	ptm_i_thread_arena = main_arena;
-	ptm_stats_block.first_arena = (uint64_t)(uintptr_t)&main_arena->books;
+	ptm_i_books_publish(main_arena);
+	ptm_stats_block.first_arena = (uint64_t)(uintptr_t)&main_arena->pub;
 	__atomic_store_n(&ptm_i_initialized, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 
@@ -376,6 +377,7 @@ int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad)
 		ar_ptr->system_mem -= heap->size;
 		PTM_PROBE3(heap_shrink, ar_ptr, heap->size, ar_ptr->system_mem);
 		delete_heap(heap);
+		ar_ptr->books.heaps--;
 		heap = prev_heap;
 		if (!prev_inuse(p)) {
 			p = prev_chunk(p);
@@ -432,6 +434,7 @@ static mstate new_arena(size_t size)
 	ptm_i_init_state(a);
 	a->attached_threads = 1;
 	a->system_mem = a->max_system_mem = h->size;
+	a->books.heaps = 1;
 
 	ptr = (char *)(a + 1);
 	misalign = (uintptr_t)chunk2mem(ptr) & MALLOC_ALIGN_MASK;
@@ -448,12 +451,16 @@ static mstate new_arena(size_t size)
 	 * under the list lock, which makes indexes unique.
 	 */
 	a->index = (unsigned)ptm_stats_block.narenas;
-	a->books.index = a->index;
+	a->pub.index = a->index;
 	a->next = main_arena->next;
 	__atomic_store_n(&main_arena->next, a, __ATOMIC_RELEASE);
-	/* The books' list mirrors the arena list; a reader sees it grow atomically. */
-	a->books.next = main_arena->books.next;
-	__atomic_store_n(&main_arena->books.next, (uint64_t)(uintptr_t)&a->books, __ATOMIC_RELEASE);
+	/*
+	 * The published list mirrors the arena list; a reader sees it grow
+	 * atomically, and the new record already holds the arena's first books.
+	 */
+	ptm_i_books_publish(a);
+	a->pub.next = main_arena->pub.next;
+	__atomic_store_n(&main_arena->pub.next, (uint64_t)(uintptr_t)&a->pub, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&ptm_stats_block.narenas, 1, __ATOMIC_RELEASE);
 	ptm_unlock(&ptm_i_list_lock);
 
@@ -516,7 +523,7 @@ static mstate reused_arena(mstate avoid_arena)
 
 	result = begin;
 	if (__libc_single_threaded) {
-		/* No lock to take, but the books' seqlock must still open. */
+		/* No lock to take, but the books must still count and publish. */
 		ptm_i_arena_lock(result);
 		goto out;
 	}

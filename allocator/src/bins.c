@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 #include "usdt.h"
@@ -33,12 +34,21 @@
  * blocks (a growing realloc, a request/response buffer) pay a madvise and
  * page faults each time.  So a chunk that crosses the threshold first
  * becomes pending: it joins its arena's FIFO list of pending chunks, stamped
- * with the arena's free clock (one tick per free into the bins).  Each free
- * then releases at most REL_PER_FREE pending chunks that have stayed free
- * for the release delay (in ticks, adapted per arena: see rel_delay); one
- * that is allocated, split or merged before that leaves the list in O(1)
- * and costs nothing.  A released chunk
- * carries a mark meaning "every whole page of rel_lo..rel_hi is released".
+ * with the arena's free clock (one tick per free into the bins).  One that
+ * is allocated, split or merged before its release leaves the list in O(1)
+ * and costs nothing.  A released chunk carries a mark meaning "every whole
+ * page of rel_lo..rel_hi is released".
+ *
+ * Releases go in batches.  Once the oldest pending chunk has stayed free
+ * for the release delay (in ticks, adapted per arena: see rel_delay), the
+ * free that notices releases it together with every pending chunk that has
+ * waited at least the delay minus a quarter of it (REL_GATHER_SHIFT), up to
+ * REL_PER_ROUND chunks, and hands their page runs to the kernel in one
+ * process_madvise(2) call per REL_BATCH runs (sysmem.c).  The chunks' holes
+ * are separate (live chunks sit between them), so the number of runs is
+ * what it is; what batching saves is a system call, an mmap_lock round and
+ * a TLB flush per run, and the next round is at least a quarter delay
+ * away.  With a delay of 0 every chunk goes at once, on its own.
  *
  * The words after the bin links, kept only while the chunk is free:
  *   mark     a keyed hash of the chunk's address and size, one value for
@@ -53,9 +63,10 @@
  * it still spans (a subset of the victim's); splitting a pending one leaves
  * the remainder pending in the victim's place in the list.  Merging
  * released or pending parts makes a pending chunk carrying their released
- * bytes.  Released pages fault back in on reuse: zero after MADV_DONTNEED,
- * old or zero contents after MADV_FREE; malloc may return either, and
- * calloc clears everything but fresh top memory anyway.  A stale mark (user
+ * bytes, or a released one if those cover all its whole pages.  Released
+ * pages fault back in on reuse: zero after MADV_DONTNEED, old or zero
+ * contents after MADV_FREE; malloc may return either, and calloc clears
+ * everything but fresh top memory anyway.  A stale mark (user
  * data that happens to equal the hash after the chunk was reused) could
  * only cost a missed or repeated release, never correctness, and every
  * path that hands a marked chunk out clears the mark first.
@@ -68,10 +79,18 @@ struct rel_words {
 	uint64_t carried;
 };
 
-#define REL_KEEP      (sizeof(struct ptm_chunk) + sizeof(struct rel_words))
-#define rel_of(p)     ((struct rel_words *)((char *)(p) + sizeof(struct ptm_chunk)))
-#define REL_MARK_SALT ((uintptr_t)0x9e3779b97f4a7c15ULL)
-#define REL_PER_FREE  2
+#define REL_KEEP         (sizeof(struct ptm_chunk) + sizeof(struct rel_words))
+#define rel_of(p)        ((struct rel_words *)((char *)(p) + sizeof(struct ptm_chunk)))
+#define REL_MARK_SALT    ((uintptr_t)0x9e3779b97f4a7c15ULL)
+#define REL_BATCH        64  /* page runs per system call */
+#define REL_PER_ROUND    128 /* chunks one free may release */
+#define REL_GATHER_SHIFT 2   /* a round takes chunks within delay >> this of due */
+
+/* Page runs gathered for one system call (sysmem.c's ptm_i_sys_release). */
+struct rel_batch {
+	unsigned n;
+	struct iovec iov[REL_BATCH];
+};
 
 enum rel_state { REL_NONE, REL_PENDING, REL_RELEASED };
 
@@ -111,15 +130,30 @@ static enum rel_state rel_state_of(mchunkptr p, size_t size)
 	return REL_NONE;
 }
 
-static void rel_madvise(mstate av, uintptr_t lo, uintptr_t hi)
+static void rel_flush(struct rel_batch *b)
+{
+	if (b->n == 0)
+		return;
+	ptm_i_sys_release(b->iov, b->n, mp_.release_madv_free);
+	b->n = 0;
+}
+
+/*
+ * Queues one page run.  The books and the probe count runs (release_calls),
+ * whether they reach the kernel one by one or in a batch.  The caller
+ * flushes before it lets go of the arena lock: until then no released
+ * chunk can be handed out, so no page is given back after its reuse.
+ */
+static void rel_queue(mstate av, struct rel_batch *b, uintptr_t lo, uintptr_t hi)
 {
 	if (hi <= lo)
 		return;
 	av->books.release_calls++;
 	PTM_PROBE3(page_release, av, lo, hi - lo);
-	if (mp_.release_madv_free && ptm_i_sys_madvise((void *)lo, hi - lo, MADV_FREE) == 0)
-		return;
-	ptm_i_sys_madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	b->iov[b->n].iov_base = (void *)lo;
+	b->iov[b->n].iov_len = hi - lo;
+	if (++b->n == REL_BATCH)
+		rel_flush(b);
 }
 
 static void pending_unlink(mstate av, struct rel_words *w)
@@ -160,14 +194,14 @@ static void rel_note_reuse(mstate av, mchunkptr p, size_t size)
 	}
 }
 
-/* Releases all of pending chunk p's whole pages and marks it released. */
-static void rel_release(mstate av, mchunkptr p, size_t size)
+/* Releases all of pending chunk p's whole pages (into batch b) and marks it released. */
+static void rel_release(mstate av, mchunkptr p, size_t size, struct rel_batch *b)
 {
 	struct rel_words *w = rel_of(p);
 	size_t span = rel_span(p, size), fresh = span - w->carried;
 
 	pending_unlink(av, w);
-	rel_madvise(av, rel_lo(p), rel_hi(p, size));
+	rel_queue(av, b, rel_lo(p), rel_hi(p, size));
 	av->books.release_total_bytes += fresh;
 	av->books.released_bytes += fresh;
 	w->mark = rel_mark_value(p, size, REL_RELEASED);
@@ -230,6 +264,18 @@ static void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
 		return;
 	}
 	w = rel_of(q);
+	if (carried == rel_span(q, s)) {
+		/*
+		 * A small free joined released parts without reaching a page they
+		 * do not cover: every whole page is released already, so the chunk
+		 * is released as it stands, with no system call.  Its pages were
+		 * released at least a delay ago as far as rel_note_reuse goes.
+		 */
+		w->mark = rel_mark_value(q, s, REL_RELEASED);
+		w->since = av->rel_clock - rel_delay(av);
+		av->books.released_bytes += carried;
+		return;
+	}
 	w->mark = rel_mark_value(q, s, REL_PENDING);
 	w->since = av->rel_clock;
 	w->carried = carried;
@@ -294,21 +340,34 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 		av->rel_pending_tail = remainder;
 }
 
-/* One tick of the arena's free clock: release what has waited long enough. */
-static void rel_tick(mstate av)
+/* The oldest pending chunk is due: release it and those nearly due, in batches. */
+static __attribute__((noinline)) void rel_round(mstate av, uint64_t now, uint64_t delay)
+{
+	uint64_t gather = delay >> REL_GATHER_SHIFT;
+	struct rel_batch b;
+
+	b.n = 0;
+	for (int i = 0; i < REL_PER_ROUND; i++) {
+		mchunkptr p = av->rel_pending_head;
+
+		if (p == NULL || now - rel_of(p)->since + gather < delay)
+			break;
+		rel_release(av, p, chunksize(p), &b);
+	}
+	rel_flush(&b);
+}
+
+/* One tick of the arena's free clock: a release round when the oldest is due. */
+static inline void rel_tick(mstate av)
 {
 	uint64_t now = ++av->rel_clock, delay = rel_delay(av);
+	mchunkptr p = av->rel_pending_head;
 
 	/* Off: chunks merged from released parts stay pending, for malloc_trim. */
 	if (mp_.release_threshold == 0)
 		return;
-	for (int i = 0; i < REL_PER_FREE; i++) {
-		mchunkptr p = av->rel_pending_head;
-
-		if (p == NULL || now - rel_of(p)->since < delay)
-			return;
-		rel_release(av, p, chunksize(p));
-	}
+	if (p != NULL && now - rel_of(p)->since >= delay)
+		rel_round(av, now, delay);
 }
 
 /* The released bytes free chunk p's mark stands for (for the checker). */
@@ -352,7 +411,7 @@ void ptm_i_unlink_chunk(mstate av, mchunkptr p)
 		ptm_i_printerr("corrupted double-linked list");
 	fd->bk = bk;
 	bk->fd = fd;
-	books_binned(av, -1, -(long)chunksize(p));
+	books_bin_out(av, chunksize(p));
 	if (!in_smallbin_range(chunksize_nomask(p)) && p->fd_nextsize != NULL) {
 		if (p->fd_nextsize->bk_nextsize != p || p->bk_nextsize->fd_nextsize != p)
 			ptm_i_printerr("corrupted double-linked list (not small)");
@@ -424,7 +483,7 @@ void ptm_i_consolidate(mstate av)
 				p->bk = unsorted_bin;
 				p->fd = first_unsorted;
 				set_foot(p, size);
-				books_binned(av, 1, (long)size);
+				books_bin_in(av, size);
 				rel_after_merge(av, p, size, carried);
 			} else {
 				size += nextsize;
@@ -470,12 +529,13 @@ static void *split_to_unsorted(mstate av, mchunkptr victim, size_t size, size_t 
 	set_head(victim, nb | PREV_INUSE | arena_flag(av));
 	set_head(remainder, remainder_size | PREV_INUSE);
 	set_foot(remainder, remainder_size);
-	books_binned(av, 1, (long)remainder_size);
+	books_bin_in(av, remainder_size);
 	return chunk2mem(victim);
 }
 
 /* Files a chunk taken off the unsorted list into its small or large bin. */
-static void place_in_bin(mstate av, mchunkptr victim, size_t size)
+static inline __attribute__((always_inline)) void place_in_bin(mstate av, mchunkptr victim,
+							       size_t size)
 {
 	unsigned victim_index;
 	mchunkptr bck, fwd;
@@ -523,11 +583,102 @@ static void place_in_bin(mstate av, mchunkptr victim, size_t size)
 		}
 	}
 	mark_bin(av, victim_index);
-	books_binned(av, 1, (long)(size & ~SIZE_BITS));
+	books_bin_in(av, size & ~SIZE_BITS);
 	victim->bk = bck;
 	victim->fd = fwd;
 	fwd->bk = victim;
 	bck->fd = victim;
+}
+
+/*
+ * The largest free chunk, exactly, for the books.  The unsorted bin is
+ * walked only while it is short; a longer one is first sorted into the small
+ * and large bins, as the next malloc that reaches it would do, so that no
+ * sequence of operations can make these walks quadratic.
+ */
+#define LF_WALK_MAX 64
+
+static void lf_sort_unsorted(mstate av)
+{
+	mchunkptr bin = unsorted_chunks(av), victim;
+
+	while ((victim = bin->bk) != bin) {
+		size_t size = chunksize(victim);
+
+		if (unlikely(victim->bk->fd != victim))
+			ptm_i_printerr("malloc(): corrupted unsorted chunks (books)");
+		bin->bk = victim->bk;
+		victim->bk->fd = bin;
+		books_bin_out(av, size);
+		if (!in_smallbin_range(size)) {
+			victim->fd_nextsize = NULL;
+			victim->bk_nextsize = NULL;
+		}
+		place_in_bin(av, victim, size);
+	}
+}
+
+/* lf_max exact again: the largest sorted chunk, then the unsorted ones. */
+static void lf_recompute(mstate av)
+{
+	mchunkptr unsorted = unsorted_chunks(av), p;
+	size_t max = 0, count = 0, n = 0;
+
+	for (p = unsorted->fd; p != unsorted; p = p->fd) {
+		if (++n > LF_WALK_MAX) {
+			lf_sort_unsorted(av);
+			break;
+		}
+	}
+	for (int block = BINMAPSIZE - 1; block >= 0 && count == 0; block--) {
+		while (av->binmap[block] != 0) {
+			unsigned bit = BITSPERMAP - 1 - (unsigned)__builtin_clz(av->binmap[block]);
+			mchunkptr bin = bin_at(av, ((unsigned)block << BINMAPSHIFT) + bit);
+
+			/* A large bin keeps its largest chunk first; a small bin has one size. */
+			if (first(bin) != bin) {
+				max = chunksize(first(bin));
+				count = 1;
+				break;
+			}
+			/* A stale bit, cleared as malloc would clear it. */
+			av->binmap[block] &= ~(1U << bit);
+		}
+	}
+	for (p = unsorted->fd; p != unsorted; p = p->fd) {
+		size_t size = chunksize(p);
+
+		if (size > max) {
+			max = size;
+			count = 1;
+		} else if (size == max) {
+			count++;
+		}
+	}
+	av->lf_max = max;
+	av->lf_count = count;
+	av->lf_stale = false;
+}
+
+uint64_t ptm_i_books_largest(mstate av, size_t top)
+{
+	size_t best = top;
+
+	if (av->lf_stale && av->lf_max > top)
+		lf_recompute(av);
+	/* Stale or not, lf_max bounds the binned chunks; exact if it exceeds top. */
+	if (av->lf_max > best)
+		best = av->lf_max;
+	if (best < MAX_FAST_SIZE && av->have_fastchunks) {
+		for (int i = (int)NFASTBINS - 1; i >= 0; i--) {
+			if (av->fastbins[i] != NULL) {
+				if (chunksize(av->fastbins[i]) > best)
+					best = chunksize(av->fastbins[i]);
+				break;
+			}
+		}
+	}
+	return best;
 }
 
 void *ptm_i_int_malloc(mstate av, size_t bytes)
@@ -596,7 +747,7 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 			set_inuse_bit_at_offset(victim, nb);
 			bin->bk = bck;
 			bck->fd = bin;
-			books_binned(av, -1, -(long)nb);
+			books_bin_out(av, nb);
 			if (av != main_arena)
 				set_non_main_arena(victim);
 			if (tc != NULL && tc_idx < mp_.tcache_bins) {
@@ -610,7 +761,7 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 						set_non_main_arena(tc_victim);
 					bin->bk = bck;
 					bck->fd = bin;
-					books_binned(av, -1, -(long)nb);
+					books_bin_out(av, nb);
 					tcache_put(tc, tc_victim, tc_idx);
 				}
 			}
@@ -669,7 +820,8 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 				set_head(victim, nb | PREV_INUSE | arena_flag(av));
 				set_head(remainder, remainder_size | PREV_INUSE);
 				set_foot(remainder, remainder_size);
-				books_binned(av, 0, -(long)nb);
+				books_bin_out(av, size);
+				books_bin_in(av, remainder_size);
 				p = chunk2mem(victim);
 				alloc_perturb(p, bytes);
 				return p;
@@ -679,7 +831,7 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 				ptm_i_printerr("malloc(): corrupted unsorted chunks 3");
 			unsorted_chunks(av)->bk = bck;
 			bck->fd = unsorted_chunks(av);
-			books_binned(av, -1, -(long)size);
+			books_bin_out(av, size);
 
 			if (size == nb) {
 				rel_note_reuse(av, victim, size);
@@ -841,7 +993,7 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		fwd->bk = p;
 		set_head(p, size | PREV_INUSE);
 		set_foot(p, size);
-		books_binned(av, 1, (long)size);
+		books_bin_in(av, size);
 		rel_after_merge(av, p, size, carried);
 	} else {
 		size += nextsize;
@@ -1043,8 +1195,10 @@ void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes)
 int ptm_i_mtrim(mstate av, size_t pad)
 {
 	const unsigned psindex = bin_index(mp_.pagesize);
+	struct rel_batch b;
 	int result = 0;
 
+	b.n = 0;
 	ptm_i_consolidate(av);
 	for (unsigned i = 1; i < NBINS; ++i) {
 		mchunkptr bin, p;
@@ -1071,9 +1225,10 @@ int ptm_i_mtrim(mstate av, size_t pad)
 					av->rel_pending_head = p;
 				av->rel_pending_tail = p;
 			}
-			rel_release(av, p, size);
+			rel_release(av, p, size, &b);
 			result = 1;
 		}
 	}
+	rel_flush(&b);
 	return result | (av == main_arena ? ptm_i_systrim(pad, av) : 0);
 }

@@ -42,6 +42,7 @@ struct checker {
 	size_t map_bytes;
 	size_t nchunks;
 	struct ptm_heap_census c;
+	size_t arena_largest; /* the largest free chunk of the arena being checked */
 	int failed;
 };
 
@@ -247,6 +248,8 @@ static int record_chunk(struct checker *ck, mstate av, mchunkptr p, int flags)
 	}
 	if (flags != CH_INUSE && size > ck->c.largest_free)
 		ck->c.largest_free = size;
+	if (flags != CH_INUSE && size > ck->arena_largest)
+		ck->arena_largest = size;
 	return 0;
 }
 
@@ -283,6 +286,8 @@ static int check_fastbins(struct checker *ck, mstate av)
 			ck->c.inuse_bytes -= chunksize(p);
 			if (chunksize(p) > ck->c.largest_free)
 				ck->c.largest_free = chunksize(p);
+			if (chunksize(p) > ck->arena_largest)
+				ck->arena_largest = chunksize(p);
 			if (++n > ck->nchunks)
 				return fail(ck, "arena %u: fastbin %u loops", av->index, i);
 			any = 1;
@@ -549,6 +554,9 @@ PTM_API int ptm_check_heap(struct ptm_heap_census *census)
 
 	a = main_arena;
 	do {
+		uint64_t inuse, regions;
+
+		ck.arena_largest = 0;
 		err = walk_arena(&ck, a, record_chunk);
 		if (err)
 			goto out;
@@ -558,14 +566,14 @@ PTM_API int ptm_check_heap(struct ptm_heap_census *census)
 			goto out;
 		}
 		/* What the last unlock published (nothing changed since: we hold the lock). */
-		if (a->books.system_bytes != a->system_mem ||
-		    a->books.top_bytes != chunksize(a->top) || (a->books.gen & 1) == 0) {
+		if (a->pub.system_bytes != a->system_mem || a->pub.top_bytes != chunksize(a->top) ||
+		    (a->pub.gen & 1) != 0 || a->pub.index != a->index) {
 			err = fail(&ck,
-				   "arena %u: published books (system %lu, top %lu, gen %lu) "
-				   "disagree with the arena (system %zu, top %zu)",
-				   a->index, (unsigned long)a->books.system_bytes,
-				   (unsigned long)a->books.top_bytes, (unsigned long)a->books.gen,
-				   a->system_mem, chunksize(a->top));
+				   "arena %u: published books (system %lu, top %lu, gen %lu, index "
+				   "%lu) disagree with the arena (system %zu, top %zu)",
+				   a->index, (unsigned long)a->pub.system_bytes,
+				   (unsigned long)a->pub.top_bytes, (unsigned long)a->pub.gen,
+				   (unsigned long)a->pub.index, a->system_mem, chunksize(a->top));
 			goto out;
 		}
 		err = check_fastbins(&ck, a);
@@ -574,6 +582,18 @@ PTM_API int ptm_check_heap(struct ptm_heap_census *census)
 		err = check_bins(&ck, a);
 		if (err)
 			goto out;
+		/* The version 3 books, as the last unlock published them. */
+		if (a->books.largest_free_bytes != ck.arena_largest) {
+			err = fail(&ck, "arena %u: largest free chunk %zu; books say %lu", a->index,
+				   ck.arena_largest, (unsigned long)a->books.largest_free_bytes);
+			goto out;
+		}
+		ptm_i_count_inuse(a, &inuse, &regions);
+		if (a->books.heaps != regions) {
+			err = fail(&ck, "arena %u: %lu heaps or regions; books say %lu", a->index,
+				   (unsigned long)regions, (unsigned long)a->books.heaps);
+			goto out;
+		}
 		ck.c.arenas++;
 		ck.c.system_bytes += a->system_mem;
 		a = a->next;

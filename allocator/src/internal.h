@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/single_threaded.h>
 
 #include "chunk.h"
@@ -141,12 +142,31 @@ struct ptm_arena {
 	mchunkptr segments;
 	unsigned index;
 	/*
-	 * The books other processes read (ptm_stats_abi.h): free chunks are
-	 * counted here as they enter and leave the bins, under the lock; the
-	 * seqlock generation moves with the lock; the rest is copied in when
-	 * the lock is released.
+	 * The arena's books (ptm_stats_abi.h's fields): free chunks are counted
+	 * here as they enter and leave the bins, under the lock, and the rest
+	 * is copied in when the lock is released.  Their gen, index and next
+	 * are unused: other processes read pub.
 	 */
 	struct ptm_abi_arena books;
+	/*
+	 * What other processes read: the books as of the last unlock, copied
+	 * under pub's seqlock.  The copy takes a moment, so a reader finds gen
+	 * even nearly always, even when the lock is never free (a seqlock held
+	 * for the whole critical section left readers of a saturated arena
+	 * nothing to read).
+	 */
+	struct ptm_abi_arena pub;
+	/*
+	 * The largest binned chunk (unsorted, small and large bins), for the
+	 * books' largest_free_bytes.  lf_max is never below any binned chunk's
+	 * size; unless lf_stale it is exactly the largest, and at least lf_count
+	 * binned chunks have that size.  Taking the last known chunk of that size
+	 * out makes it stale; ptm_i_books_largest() finds the true value again,
+	 * and only when it matters (see ptm_i_arena_unlock).
+	 */
+	size_t lf_max;
+	size_t lf_count;
+	bool lf_stale;
 	/* Free chunks waiting to release their pages, oldest first (bins.c). */
 	mchunkptr rel_pending_head;
 	mchunkptr rel_pending_tail;
@@ -205,6 +225,7 @@ struct ptm_params {
 	size_t release_threshold; /* free chunks this big release their pages; 0 = off */
 	size_t release_delay;     /* ... after this many further frees in the arena */
 	int release_madv_free;    /* release with MADV_FREE rather than MADV_DONTNEED */
+	int release_batch;        /* hand page runs to process_madvise in batches */
 	size_t sample_interval;   /* mean bytes between samples; 0 = off */
 };
 
@@ -284,13 +305,23 @@ void ptm_i_arena_lock_contended(mstate av) PTM_HIDDEN;
  * Arena locks are skipped while the process has a single thread, as glibc
  * does: the flag only ever goes from true to false, and only in the thread
  * that is not inside malloc at that moment, so lock and unlock always pair.
- * The books' seqlock generation moves either way: other processes may read.
+ * The books are published either way: other processes may read.
  */
 static inline void ptm_i_books_open(mstate av)
 {
 	av->books.lock_acquisitions++;
-	__atomic_store_n(&av->books.gen, av->books.gen + 1, __ATOMIC_RELAXED);
+}
+
+/* Copies the books into pub, under pub's seqlock; the caller holds the lock. */
+static inline void ptm_i_books_publish(mstate av)
+{
+	const size_t from = offsetof(struct ptm_abi_arena, system_bytes);
+	uint64_t gen = av->pub.gen;
+
+	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy((char *)&av->pub + from, (const char *)&av->books + from, sizeof(av->pub) - from);
+	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
 }
 
 static inline void ptm_i_arena_lock(mstate av)
@@ -309,22 +340,61 @@ static inline int ptm_i_arena_trylock(mstate av)
 	return 0;
 }
 
+uint64_t ptm_i_books_largest(mstate av, size_t top) PTM_HIDDEN;
+
+/*
+ * The largest free chunk is the top chunk whenever top is at least lf_max
+ * (which bounds every binned chunk, stale or not) and larger than any
+ * fastbin chunk can be: one compare on the usual path.  Otherwise, an exact
+ * lf_max settles it, and only a stale one or a small top goes out of line.
+ */
+static inline uint64_t books_largest(mstate av, size_t top)
+{
+	if (likely(top >= av->lf_max && top >= MAX_FAST_SIZE))
+		return top;
+	if (!av->lf_stale && av->lf_max >= MAX_FAST_SIZE)
+		return av->lf_max;
+	return ptm_i_books_largest(av, top);
+}
+
 static inline void ptm_i_arena_unlock(mstate av)
 {
+	size_t top = chunksize(av->top);
+
 	av->books.system_bytes = av->system_mem;
 	av->books.max_system_bytes = av->max_system_mem;
-	av->books.top_bytes = chunksize(av->top);
+	av->books.top_bytes = top;
+	av->books.largest_free_bytes = books_largest(av, top);
 	av->books.threads_attached = av->attached_threads;
-	__atomic_store_n(&av->books.gen, av->books.gen + 1, __ATOMIC_RELEASE);
+	ptm_i_books_publish(av);
 	if (!__libc_single_threaded)
 		ptm_unlock(&av->mutex);
 }
 
-/* Free chunks entering (+) or leaving (-) the unsorted, small and large bins. */
-static inline void books_binned(mstate av, long chunks, long bytes)
+/* A free chunk enters the unsorted, small or large bins. */
+static inline void books_bin_in(mstate av, size_t size)
 {
-	av->books.binned_chunks += (uint64_t)chunks;
-	av->books.binned_bytes += (uint64_t)bytes;
+	av->books.binned_chunks++;
+	av->books.binned_bytes += size;
+	if (unlikely(size >= av->lf_max)) {
+		if (size == av->lf_max && !av->lf_stale) {
+			av->lf_count++;
+		} else {
+			/* Nothing binned is larger: size is the exact maximum again. */
+			av->lf_max = size;
+			av->lf_count = 1;
+			av->lf_stale = false;
+		}
+	}
+}
+
+/* A free chunk leaves them. */
+static inline void books_bin_out(mstate av, size_t size)
+{
+	av->books.binned_chunks--;
+	av->books.binned_bytes -= size;
+	if (unlikely(size == av->lf_max) && !av->lf_stale && --av->lf_count == 0)
+		av->lf_stale = true;
 }
 
 static inline void books_fast(mstate av, long chunks, long bytes)
@@ -357,6 +427,8 @@ void *ptm_i_sys_mmap(void *addr, size_t len, int prot, int flags) PTM_HIDDEN;
 int ptm_i_sys_munmap(void *addr, size_t len) PTM_HIDDEN;
 int ptm_i_sys_mprotect(void *addr, size_t len, int prot) PTM_HIDDEN;
 int ptm_i_sys_madvise(void *addr, size_t len, int advice) PTM_HIDDEN;
+struct iovec;
+void ptm_i_sys_release(const struct iovec *iov, unsigned n, int madv_free) PTM_HIDDEN;
 void *ptm_i_sys_mremap(void *old, size_t old_len, size_t new_len) PTM_HIDDEN;
 void *ptm_i_sysmalloc(size_t nb, mstate av) PTM_HIDDEN;
 int ptm_i_systrim(size_t pad, mstate av) PTM_HIDDEN;

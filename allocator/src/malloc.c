@@ -73,8 +73,15 @@
  * its arena; doubled per arena, up to 64 times, while released pages keep
  * being reused within one delay, and halved again when they are not) its
  * whole pages go back with MADV_DONTNEED (or MADV_FREE), keeping its first
- * 88 bytes (header, links, release words) resident.  Each free releases at
- * most two pending chunks: at most two madvise calls per free.  A chunk
+ * 88 bytes (header, links, release words) resident.  Releases go in
+ * batches: the free that finds the oldest pending chunk due releases it and
+ * every chunk due within a quarter delay after it (at most 128), and hands
+ * their page runs to the kernel in one process_madvise(2) call per 64 runs
+ * on its own memory (one system call, mmap_lock round and TLB flush per
+ * batch; one madvise per run where the kernel refuses, or with
+ * MALLOC_RELEASE_BATCH_=0).  The holes lie between live blocks, so batching
+ * cannot make the runs fewer, only the system calls: on the seed's incident
+ * about 250 instead of about 9,000.  A chunk
  * that is reused, split or merged before its time costs nothing (it leaves
  * the pending list in O(1)), which spares programs that free and soon reuse
  * big blocks (a growing realloc) a madvise and page faults per cycle.
@@ -82,10 +89,11 @@
  * released, and merging one with a freed neighbour makes a pending chunk
  * that remembers how many of its bytes are released already, so the books
  * count each page once (its madvise covers the whole chunk; on pages already
- * gone the kernel only walks the page table).  Reused pages fault back in,
- * zero.  The books
- * count released, re-used and currently released bytes and the madvise
- * calls (ptm_stats_abi.h, version 2).  On the seed's incident (100,000 x
+ * gone the kernel only walks the page table), or a released chunk at once,
+ * with no system call, when the neighbour added no whole page.  Reused
+ * pages fault back in, zero.  The books count released, re-used and
+ * currently released bytes and the page runs released (release_calls:
+ * ptm_stats_abi.h, version 2).  On the seed's incident (100,000 x
  * malloc(1000), 90% freed at random) the resident heap right after the
  * frees is about 51% of its peak (threshold 4 KiB: 45-47%; after
  * malloc_trim(0): 42%), against a floor of about 41% for any allocator that
@@ -130,6 +138,7 @@
  *   PTM_M_RELEASE_THRESHOLD MALLOC_RELEASE_THRESHOLD_ 8 KiB (0 = no release)
  *   PTM_M_RELEASE_DELAY     MALLOC_RELEASE_DELAY_     1024 frees (0 = at once)
  *   PTM_M_RELEASE_MADV_FREE MALLOC_RELEASE_MADV_FREE_ 0 (MADV_DONTNEED)
+ *   PTM_M_RELEASE_BATCH     MALLOC_RELEASE_BATCH_     1 (process_madvise batches)
  *   PTM_M_SAMPLE_INTERVAL   MALLOC_SAMPLE_INTERVAL_   0 = off (512 KiB advised)
  * Setting the trim threshold, top pad, mmap threshold or mmap max turns the
  * dynamic thresholds off, as in glibc.
@@ -141,7 +150,10 @@
  * chunks (counted as they enter and leave the bins, under the lock it already
  * holds) and of its lock (acquisitions, contended waits and their time), and
  * publishes them, with a seqlock that moves with the lock, in a block other
- * processes can read (ptm_stats_abi.h).  ptm_stats_get() adds the per-class
+ * processes can read (ptm_stats_abi.h), version 3 with each arena's largest
+ * free chunk (top, or the binned maximum tracked as chunks enter and leave
+ * the bins, recomputed from the binmap only when its last chunk leaves and
+ * top is smaller) and its heaps.  ptm_stats_get() adds the per-class
  * detail, walking the bins under each lock, and the thread caches' own counts
  * (ptm_stats.h).  mallinfo, mallinfo2, malloc_stats and malloc_info keep
  * glibc's meaning.

@@ -30,6 +30,7 @@ struct ptm_params ptm_i_mp = {
 	.tcache_max_bytes = MAX_TCACHE_SIZE,
 	.release_threshold = DEFAULT_RELEASE_THRESHOLD,
 	.release_delay = DEFAULT_RELEASE_DELAY,
+	.release_batch = 1,
 };
 
 enum opt_id {
@@ -47,6 +48,7 @@ enum opt_id {
 	OPT_RELEASE_THRESHOLD,
 	OPT_RELEASE_MADV_FREE,
 	OPT_RELEASE_DELAY,
+	OPT_RELEASE_BATCH,
 	OPT_SAMPLE_INTERVAL,
 };
 
@@ -82,6 +84,7 @@ static const struct opt_desc options[] = {
 	{OPT_RELEASE_MADV_FREE, "release_madv_free", "MALLOC_RELEASE_MADV_FREE_", NULL, 0, 0, 1},
 	{OPT_RELEASE_DELAY, "release_delay", "MALLOC_RELEASE_DELAY_", NULL, DEFAULT_RELEASE_DELAY,
 	 0, SIZE_MAX},
+	{OPT_RELEASE_BATCH, "release_batch", "MALLOC_RELEASE_BATCH_", NULL, 1, 0, 1},
 	{OPT_SAMPLE_INTERVAL, "sample_interval", "MALLOC_SAMPLE_INTERVAL_", NULL, 0, 0,
 	 (size_t)1 << 40},
 };
@@ -145,6 +148,9 @@ static void apply(enum opt_id id, size_t v, bool from_mallopt)
 		break;
 	case OPT_RELEASE_DELAY:
 		mp_.release_delay = v;
+		break;
+	case OPT_RELEASE_BATCH:
+		__atomic_store_n(&mp_.release_batch, (int)v, __ATOMIC_RELAXED);
 		break;
 	case OPT_SAMPLE_INTERVAL:
 		__atomic_store_n(&mp_.sample_interval, v, __ATOMIC_RELAXED);
@@ -313,6 +319,9 @@ int ptm_i_mallopt(int param, int value)
 	case PTM_M_RELEASE_DELAY:
 		id = OPT_RELEASE_DELAY;
 		break;
+	case PTM_M_RELEASE_BATCH:
+		id = OPT_RELEASE_BATCH;
+		break;
 	case PTM_M_SAMPLE_INTERVAL:
 		id = OPT_SAMPLE_INTERVAL;
 		break;
@@ -353,6 +362,7 @@ int ptm_i_mallopt(int param, int value)
 	case OPT_RELEASE_THRESHOLD:
 	case OPT_RELEASE_MADV_FREE:
 	case OPT_RELEASE_DELAY:
+	case OPT_RELEASE_BATCH:
 	case OPT_SAMPLE_INTERVAL:
 		if (value >= 0 && (size_t)value <= o->max)
 			apply(id, (size_t)value, true);

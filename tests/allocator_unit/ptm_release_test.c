@@ -10,9 +10,15 @@
  * below: the pages that still hold a byte of a surviving message.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ptm_stats.h"
@@ -295,6 +301,119 @@ static void threshold_zero_is_off_and_madv_free_counts(void)
 	checked_census("after MADV_FREE");
 }
 
+/* From now on, system call nr fails with err in this process (seccomp); err 0 kills it. */
+static int refuse_syscall(long nr, int err)
+{
+	unsigned action = err ? SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)
+			      : SECCOMP_RET_KILL_PROCESS;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, action),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -errno;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -errno;
+}
+
+/*
+ * In a child: with nr refused, 64 holes (each between live guards) are
+ * freed, then the frees of a small block tick the arena's free
+ * clock past the release delay: one round releases all 64 together (they
+ * became pending within a quarter delay of each other).  Every hole's
+ * pages must be gone, the books must count a run per hole, and free must
+ * leave errno alone.  Returns the number of failed checks (the exit status).
+ */
+static int holes_released_with_syscall_refused(long nr, int err, int batch)
+{
+	enum { HOLES = 64, HOLE = 40000, DELAY = 256 };
+	char *hole[HOLES], *ticker;
+	struct ptm_stats s0, s1;
+	int bad = 0;
+
+	if (ptm_mallopt(PTM_M_RELEASE_BATCH, batch) != 1)
+		return 99;
+	if (refuse_syscall(nr, err) != 0)
+		return 100;
+	if (ptm_mallopt(PTM_M_RELEASE_DELAY, DELAY) != 1)
+		return 101;
+	ptm_malloc_trim(0);
+	for (int i = 0; i < HOLES; i++) {
+		hole[i] = ptm_malloc(HOLE);
+		memset(hole[i], i + 1, HOLE);
+		/* A guard too big for the thread cache: it comes right after the hole. */
+		if (ptm_malloc(HOLE) == NULL)
+			return 102;
+	}
+	/* Too big for the thread cache and the fastbins: each free is a tick. */
+	ticker = ptm_malloc(2000);
+	if (ticker == NULL || ptm_malloc(100) == NULL || ptm_stats_get(&s0) != 0)
+		return 103;
+	for (int i = 0; i < HOLES; i++) {
+		errno = 1234;
+		ptm_free(hole[i]);
+		bad += errno != 1234;
+	}
+	/* The arena may have stretched its delay (earlier tests reused early): up to 64 times. */
+	for (int i = 1; i <= 64 * 2 * DELAY; i++) {
+		errno = 1234;
+		ptm_free(ticker);
+		bad += errno != 1234;
+		ticker = ptm_malloc(2000);
+		if (i % DELAY == 0) {
+			if (ptm_stats_get(&s1) != 0)
+				return 104;
+			if (s1.release_calls - s0.release_calls >= HOLES)
+				break;
+		}
+	}
+	/* Holes that happened to be neighbours merged into one run. */
+	CHECK_MSG(s1.release_calls - s0.release_calls >= HOLES / 2 &&
+			  s1.release_calls - s0.release_calls <= HOLES,
+		  "%llu runs released", (unsigned long long)(s1.release_calls - s0.release_calls));
+	CHECK(s1.released_bytes - s0.released_bytes >= HOLES * (uint64_t)(HOLE - 3 * pagesize));
+	for (int i = 0; i < HOLES; i++)
+		CHECK_MSG(!page_resident(hole[i] + HOLE / 2), "hole %d still resident", i);
+	CHECK_EQ_U64(bad, 0);
+	checked_census("after the holes' release");
+	return hf_checks_failed;
+}
+
+static int run_in_child(long nr, int err, int batch)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(holes_released_with_syscall_refused(nr, err, batch));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	/* Killed by the filter: -SIGSYS. */
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/*
+ * Runs go to the kernel in batches (process_madvise on oneself) where it
+ * accepts them: with madvise refused, the pages still go.  A kernel that
+ * refuses process_madvise gets one madvise per run instead, the same pages.
+ * With batches off (MALLOC_RELEASE_BATCH_=0), a program whose seccomp
+ * filter kills on process_madvise never makes that call.
+ */
+static void releases_reach_the_kernel_batched_or_one_by_one(void)
+{
+	int with_batches = run_in_child(SYS_madvise, EPERM, 1);
+	int without = run_in_child(SYS_process_madvise, ENOSYS, 1);
+	int batches_off = run_in_child(SYS_process_madvise, 0, 0);
+
+	CHECK_MSG(with_batches == 0, "madvise refused: %d failed checks", with_batches);
+	CHECK_MSG(without == 0, "process_madvise refused: %d failed checks", without);
+	CHECK_MSG(batches_off == 0, "batches off, process_madvise fatal: %d", batches_off);
+	CHECK(ptm_mallopt(PTM_M_RELEASE_BATCH, 2) == 0);
+}
+
 int main(void)
 {
 	pagesize = (size_t)sysconf(_SC_PAGESIZE);
@@ -302,5 +421,6 @@ int main(void)
 	release_is_incremental_and_never_repeated();
 	quick_reuse_costs_no_release();
 	threshold_zero_is_off_and_madv_free_counts();
+	releases_reach_the_kernel_batched_or_one_by_one();
 	return hf_test_done();
 }

@@ -271,6 +271,17 @@ static void exported_block_gives_mallinfo2_exactly(void)
 		fordblks += a.top_bytes + a.binned_bytes + a.fast_bytes;
 		released += a.released_bytes;
 		CHECK_EQ_U64(a.released_bytes, a.release_total_bytes - a.reuse_total_bytes);
+		/* Version 3: the largest free chunk and the heaps, as ptm_stats_get() walks them.
+		 */
+		if (st != NULL && ptm_stats_get(st) == 0) {
+			for (uint64_t i = 0; i < st->arenas_reported; i++) {
+				if (st->arenas[i].index != a.index)
+					continue;
+				CHECK_EQ_U64(a.largest_free_bytes, st->arenas[i].largest_free);
+				CHECK_EQ_U64(a.heaps, st->arenas[i].heaps);
+				CHECK(a.heaps >= 1);
+			}
+		}
 	}
 	CHECK_EQ_U64(n, b.narenas);
 	CHECK_EQ_U64(arena, m.arena);
@@ -321,7 +332,10 @@ static void block_snapshots_stay_consistent_while_threads_allocate(void)
 		/* A torn copy would break these. */
 		if (a.binned_bytes >= 32 * a.binned_chunks && a.fast_bytes >= 32 * a.fast_chunks &&
 		    a.fast_bytes <= 176 * a.fast_chunks && a.top_bytes <= a.system_bytes &&
-		    a.binned_bytes + a.fast_bytes + a.top_bytes <= a.system_bytes)
+		    a.binned_bytes + a.fast_bytes + a.top_bytes <= a.system_bytes &&
+		    a.largest_free_bytes >= a.top_bytes &&
+		    a.largest_free_bytes <= a.binned_bytes + a.fast_bytes + a.top_bytes &&
+		    a.heaps >= 1)
 			good++;
 		else
 			bad++;

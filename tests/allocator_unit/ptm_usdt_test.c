@@ -102,26 +102,34 @@ static void probes_fire_as_often_as_the_books_say(void)
 	char cmd[8192];
 	int sfd = mkstemp(script_path), ofd = mkstemp(out_path), status = 0, ready = 0;
 	unsigned long long release_calls = 0, contended = 0;
-	char *out = NULL, *wout;
+	char *out = NULL, *wout, comm[16];
+	const char *base;
 	FILE *f;
 	pid_t bt;
 
 	CHECK(sfd >= 0 && ofd >= 0);
 	if (sfd < 0 || ofd < 0)
 		return;
+	/*
+	 * The probes are in libptm.so, whoever maps it: only the workload's
+	 * events count (other tests may run libptm programs at the same time).
+	 */
+	base = strrchr(workload, '/');
+	snprintf(comm, sizeof(comm), "%.15s", base ? base + 1 : workload);
 	f = fdopen(sfd, "w");
 	fprintf(f, "BEGIN { printf(\"ready\\n\"); }\n");
 	for (size_t i = 0; i < NPROBES; i++)
-		fprintf(f, "usdt:%s:libptm:%s { @%s = count(); }\n", lib, probes[i], probes[i]);
+		fprintf(f, "usdt:%s:libptm:%s /comm == \"%s\"/ { @%s = count(); }\n", lib,
+			probes[i], comm, probes[i]);
 	fprintf(f,
-		"usdt:%s:libptm:arena_create { @arena_index = max(arg1); }\n"
-		"usdt:%s:libptm:page_release { @release_bytes = sum(arg2);"
+		"usdt:%s:libptm:arena_create /comm == \"%s\"/ { @arena_index = max(arg1); }\n"
+		"usdt:%s:libptm:page_release /comm == \"%s\"/ { @release_bytes = sum(arg2);"
 		" if (arg1 %% 4096 != 0 || arg2 %% 4096 != 0 || arg2 == 0) { @bad_release = "
 		"count(); } }\n"
-		"usdt:%s:libptm:lock_contended_end { @wait_ns = sum(arg1); }\n"
-		"usdt:%s:libptm:sample_alloc { if (arg2 < arg1 || arg0 %% 16 != 0) { "
-		"@bad_sample = count(); } }\n",
-		lib, lib, lib, lib);
+		"usdt:%s:libptm:lock_contended_end /comm == \"%s\"/ { @wait_ns = sum(arg1); }\n"
+		"usdt:%s:libptm:sample_alloc /comm == \"%s\"/ { if (arg2 < arg1 || arg0 %% 16 "
+		"!= 0) { @bad_sample = count(); } }\n",
+		lib, comm, lib, comm, lib, comm, lib, comm);
 	fclose(f);
 
 	bt = fork();

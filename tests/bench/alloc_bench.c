@@ -2,7 +2,10 @@
 /*
  * alloc_bench - libptm against glibc, jemalloc, tcmalloc and mimalloc.
  *
- * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [WORKLOADS_BINARY]
+ * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [-a NAME=LIBRARY]... [-o]
+ *                    [WORKLOADS_BINARY]
+ * -a adds an allocator to preload (another libptm build, to compare a change
+ * side by side in one run); -o leaves out jemalloc, tcmalloc and mimalloc.
  * Runs every workload of alloc_workloads under each allocator (LD_PRELOAD;
  * glibc is the process's own malloc), ROUNDS times, interleaving allocators
  * within a round so that machine noise falls on all of them alike, and
@@ -12,6 +15,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,7 @@ extern char **environ;
 
 #define LIBDIR     "/usr/lib/x86_64-linux-gnu/"
 #define MAX_ROUNDS 15
+#define MAX_ALLOC  8
 
 struct allocator {
 	const char *name;
@@ -30,14 +35,16 @@ struct allocator {
 	int available;
 };
 
-static struct allocator allocators[] = {
+static struct allocator allocators[MAX_ALLOC] = {
 	{"glibc", "", 1},
 	{"libptm", "", 0},
 	{"jemalloc", LIBDIR "libjemalloc.so.2", 0},
 	{"tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", 0},
 	{"mimalloc", LIBDIR "libmimalloc.so.2", 0},
 };
-#define NR_ALLOC (sizeof(allocators) / sizeof(allocators[0]))
+static size_t nr_alloc = 5;
+#define NR_ALLOC  nr_alloc
+#define NR_OTHERS 3 /* jemalloc, tcmalloc, mimalloc: entries 2..4 */
 
 static const char *all_workloads[] = {
 	"seed_loop",         "pareto",       "realloc_growth", "larson_2", "larson_8",
@@ -122,11 +129,28 @@ int main(int argc, char **argv)
 	const char *chosen[NR_WORK];
 	char bin[512];
 	int rounds = 5, nr_chosen = 0, opt, failures = 0;
+	bool only_ptm = false;
 
-	while ((opt = getopt(argc, argv, "r:w:")) != -1) {
-		char *end;
+	while ((opt = getopt(argc, argv, "r:w:a:o")) != -1) {
+		char *end, *eq;
 
 		switch (opt) {
+		case 'a':
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1] || nr_alloc == MAX_ALLOC) {
+				fprintf(stderr, "alloc_bench: -a takes NAME=LIBRARY, at most %d\n",
+					MAX_ALLOC - 5);
+				return 2;
+			}
+			*eq = '\0';
+			allocators[nr_alloc].name = optarg;
+			snprintf(allocators[nr_alloc].preload, sizeof(allocators[0].preload), "%s",
+				 eq + 1);
+			nr_alloc++;
+			break;
+		case 'o':
+			only_ptm = true;
+			break;
 		case 'r':
 			rounds = (int)strtol(optarg, &end, 10);
 			if (*end || rounds < 1 || rounds > MAX_ROUNDS) {
@@ -142,8 +166,8 @@ int main(int argc, char **argv)
 			chosen[nr_chosen++] = optarg;
 			break;
 		default:
-			fprintf(stderr,
-				"usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [BINARY]\n");
+			fprintf(stderr, "usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... "
+					"[-a NAME=LIBRARY]... [-o] [BINARY]\n");
 			return 2;
 		}
 	}
@@ -160,6 +184,10 @@ int main(int argc, char **argv)
 	snprintf(allocators[1].preload, sizeof(allocators[1].preload), "%s/lib/libptm.so", build);
 	for (size_t a = 1; a < NR_ALLOC; a++) {
 		allocators[a].available = access(allocators[a].preload, R_OK) == 0;
+		if (only_ptm && a >= 2 && a < 2 + NR_OTHERS) {
+			allocators[a].available = 0;
+			continue;
+		}
 		if (!allocators[a].available)
 			printf("note: %s is not available (%s missing)\n", allocators[a].name,
 			       allocators[a].preload);
@@ -170,14 +198,15 @@ int main(int argc, char **argv)
 	       rounds);
 	printf("%-18s %10s %10s", "workload", "glibc s", "glibc MiB");
 	for (size_t a = 1; a < NR_ALLOC; a++)
-		printf(" %9s t %9s m", allocators[a].name, allocators[a].name);
+		if (allocators[a].available)
+			printf(" %9.9s t %9.9s m", allocators[a].name, allocators[a].name);
 	printf("\n");
 
 	for (int w = 0; w < nr_chosen; w++) {
-		double secs[NR_ALLOC][MAX_ROUNDS], heap[NR_ALLOC][MAX_ROUNDS];
-		double after[NR_ALLOC][MAX_ROUNDS];
-		double med_s[NR_ALLOC], med_h[NR_ALLOC], med_after[NR_ALLOC];
-		int ok[NR_ALLOC] = {0};
+		double secs[MAX_ALLOC][MAX_ROUNDS], heap[MAX_ALLOC][MAX_ROUNDS];
+		double after[MAX_ALLOC][MAX_ROUNDS];
+		double med_s[MAX_ALLOC], med_h[MAX_ALLOC], med_after[MAX_ALLOC];
+		int ok[MAX_ALLOC] = {0};
 
 		for (int r = 0; r < rounds; r++) {
 			for (size_t a = 0; a < NR_ALLOC; a++) {
@@ -209,14 +238,17 @@ int main(int argc, char **argv)
 		}
 		printf("%-18s %10.3f %10.1f", chosen[w], med_s[0], med_h[0]);
 		for (size_t a = 1; a < NR_ALLOC; a++)
-			printf(" %11.2f %11.2f", med_s[a] / med_s[0],
-			       med_h[0] > 0.5 ? med_h[a] / med_h[0] : NAN);
+			if (allocators[a].available)
+				printf(" %11.2f %11.2f", med_s[a] / med_s[0],
+				       med_h[0] > 0.5 ? med_h[a] / med_h[0] : NAN);
 		printf("\n");
 		if (strcmp(chosen[w], "swiss_cheese") == 0) {
 			printf("%-18s", "  resident after");
 			printf(" the frees, share of own peak heap RSS:");
 			for (size_t a = 0; a < NR_ALLOC; a++)
-				printf(" %s %.0f%%", allocators[a].name, 100.0 * med_after[a]);
+				if (allocators[a].available)
+					printf(" %s %.0f%%", allocators[a].name,
+					       100.0 * med_after[a]);
 			printf("\n");
 		}
 	}

@@ -36,7 +36,9 @@ int main(int argc, char **argv)
 						 .binned_chunks = 3,
 						 .binned_bytes = 3000,
 						 .threads_attached = 1,
-						 .lock_acquisitions = 10};
+						 .lock_acquisitions = 10,
+						 .largest_free_bytes = 4096,
+						 .heaps = 1};
 	recs[0].next = (uint64_t)(uintptr_t)&recs[1];
 	*b = (struct ptm_abi_block){.magic = PTM_ABI_MAGIC,
 				    .version = PTM_ABI_VERSION,

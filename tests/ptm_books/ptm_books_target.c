@@ -111,12 +111,13 @@ static void report(void)
 	for (uint64_t i = 0; i < st.arenas_reported; i++) {
 		const struct ptm_arena_stats *a = &st.arenas[i];
 
-		say("arena %lu %lu %lu %lu %lu %lu %lu %lu\n", (unsigned long)a->index,
+		say("arena %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu\n", (unsigned long)a->index,
 		    (unsigned long)a->system_bytes, (unsigned long)a->threads_attached,
 		    (unsigned long)a->lock_acquisitions, (unsigned long)a->lock_contended,
 		    (unsigned long)a->lock_wait_ns, (unsigned long)a->lock_max_wait_ns,
 		    (unsigned long)(a->fast.chunks + a->unsorted.chunks + a->small.chunks +
-				    a->large.chunks + a->top.chunks));
+				    a->large.chunks + a->top.chunks),
+		    (unsigned long)a->largest_free, (unsigned long)a->heaps);
 	}
 	say("end\n");
 	flush();

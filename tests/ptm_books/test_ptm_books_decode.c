@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Pure decoding of libptm's books from a memory image: the ABI's versions
- * are read as the header says (version 1's shorter records, a future
+ * are read as the header says (version 1's and 2's shorter records, a future
  * version's longer ones), the sums and heapfragd's arenas come out right,
  * and every kind of garbage gives an error, never a read outside the image
  * or a walk without end.
@@ -17,6 +17,8 @@
 #define BASE        0x7f0000000000ULL
 #define IMAGE_BYTES (64 * 1024)
 #define RECORDS_AT  0x100
+#define V1_SIZE     offsetof(struct ptm_abi_arena, released_bytes)
+#define V2_SIZE     offsetof(struct ptm_abi_arena, largest_free_bytes)
 
 static uint64_t image[IMAGE_BYTES / 8];
 static struct hf_ptm_books books;
@@ -73,11 +75,20 @@ static void build(size_t n, size_t stride, uint64_t v)
 			.lock_wait_ns = 1500000000,
 			.lock_max_wait_ns = 250000000,
 		};
-		if (stride >= sizeof(*a)) {
+		if (stride >= V2_SIZE) {
 			a->release_total_bytes = 8192 * 3;
 			a->reuse_total_bytes = 8192;
 			a->released_bytes = 8192 * 2;
 			a->release_calls = 3;
+		}
+		if (stride >= sizeof(*a)) {
+			/* One of the binned 4 KiB chunks is the largest; arena k has k + 1 heaps.
+			 */
+			a->largest_free_bytes = 4096;
+			a->heaps = k + 1;
+		} else {
+			/* What lies beyond an older record is not its version 3 fields. */
+			memset((char *)a + stride, 0xee, sizeof(*a) - stride);
 		}
 	}
 }
@@ -96,10 +107,13 @@ static void version_2_books_sum_and_fill_heapfragds_structures(void)
 	size_t n = 99;
 	bool truncated = true;
 
-	build(3, sizeof(struct ptm_abi_arena), 2);
+	build(3, V2_SIZE, 2);
 	CHECK(decode() == 0);
 	CHECK_EQ_U64(books.version, 2);
 	CHECK(books.has_release);
+	CHECK(!books.has_largest);
+	CHECK_EQ_U64(books.arenas[2].rec.largest_free_bytes, 0);
+	CHECK_EQ_U64(books.arenas[2].rec.heaps, 0);
 	CHECK_EQ_U64(books.narenas, 3);
 	CHECK_EQ_U64(books.nr_kept, 3);
 	CHECK(!books.truncated);
@@ -110,7 +124,7 @@ static void version_2_books_sum_and_fill_heapfragds_structures(void)
 	CHECK_EQ_U64(books.released_bytes, 3 * 8192 * 2);
 	CHECK_EQ_U64(books.mmapped_bytes, 2 * 266240);
 	CHECK_EQ_U64(books.max_mmapped_chunks, 5);
-	CHECK_EQ_U64(books.arenas[2].record_addr, rec_addr(2, sizeof(struct ptm_abi_arena)));
+	CHECK_EQ_U64(books.arenas[2].record_addr, rec_addr(2, V2_SIZE));
 	CHECK_EQ_U64(books.retries, 0);
 
 	hf_ptm_books_fill(&books, &regions, out, 4, &n, &truncated);
@@ -125,7 +139,7 @@ static void version_2_books_sum_and_fill_heapfragds_structures(void)
 	CHECK(!truncated);
 	CHECK(out[0].kind == HF_ARENA_MAIN && out[1].kind == HF_ARENA_THREAD &&
 	      out[2].kind == HF_ARENA_THREAD);
-	CHECK_EQ_U64(out[1].address, rec_addr(1, sizeof(struct ptm_abi_arena)));
+	CHECK_EQ_U64(out[1].address, rec_addr(1, V2_SIZE));
 	CHECK_EQ_U64(out[1].heaps, HF_UNKNOWN);
 	CHECK_EQ_U64(out[1].mapped_bytes, 135168 * 2);
 	CHECK_EQ_U64(out[1].threads, 2);
@@ -134,9 +148,40 @@ static void version_2_books_sum_and_fill_heapfragds_structures(void)
 	CHECK(out[1].lock.wait_seconds == 1.5 && out[1].lock.max_wait_seconds == 0.25);
 }
 
+static void version_3_books_give_the_largest_free_chunk_and_heaps(void)
+{
+	const size_t s3 = sizeof(struct ptm_abi_arena);
+	struct hf_regions regions = {.free_chunks = HF_UNKNOWN,
+				     .largest_free_chunk_bytes = HF_UNKNOWN};
+	struct hf_arena out[4];
+	size_t n = 0;
+	bool truncated = true;
+
+	build(3, s3, 3);
+	/* Arena 1's largest is its top; the process's largest is arena 2's. */
+	rec(1, s3)->top_bytes = 5000;
+	rec(1, s3)->largest_free_bytes = 5000;
+	rec(2, s3)->largest_free_bytes = 9000;
+	CHECK(decode() == 0);
+	CHECK_EQ_U64(books.version, 3);
+	CHECK(books.has_release && books.has_largest);
+	CHECK_EQ_U64(books.largest_free_bytes, 9000);
+	CHECK_EQ_U64(books.arenas[0].rec.largest_free_bytes, 4096);
+	CHECK_EQ_U64(books.arenas[1].rec.heaps, 2);
+	hf_ptm_books_fill(&books, &regions, out, 4, &n, &truncated);
+	CHECK_EQ_U64(regions.largest_free_chunk_bytes, 9000);
+	CHECK_EQ_U64(n, 3);
+	CHECK_EQ_U64(out[0].heaps, 1);
+	CHECK_EQ_U64(out[1].heaps, 2);
+	CHECK_EQ_U64(out[2].heaps, 3);
+	/* A version 3 header with version 2 records promises fields it does not have. */
+	build(2, V2_SIZE, 3);
+	CHECK(decode() == -EPROTO);
+}
+
 static void version_1_records_are_read_without_the_release_books(void)
 {
-	const size_t v1 = offsetof(struct ptm_abi_arena, released_bytes);
+	const size_t v1 = V1_SIZE;
 
 	build(2, v1, 1);
 	/* Whatever follows a version-1 record is not its release books. */
@@ -154,13 +199,14 @@ static void a_later_version_with_longer_structs_is_read_as_far_as_known(void)
 {
 	const size_t stride = sizeof(struct ptm_abi_arena) + 24;
 
-	build(2, stride, 3);
+	build(2, stride, 4);
 	block()->size = sizeof(struct ptm_abi_block) + 16;
 	CHECK(decode() == 0);
-	CHECK_EQ_U64(books.version, 3);
-	CHECK(books.has_release);
+	CHECK_EQ_U64(books.version, 4);
+	CHECK(books.has_release && books.has_largest);
 	CHECK_EQ_U64(books.arenas[1].rec.index, 1);
 	CHECK_EQ_U64(books.arenas[1].rec.release_calls, 3);
+	CHECK_EQ_U64(books.arenas[1].rec.heaps, 2);
 }
 
 static void a_list_longer_than_heapfragd_keeps_is_summed_whole_and_marked_truncated(void)
@@ -274,6 +320,23 @@ static void garbage_records_are_refused(void)
 	build(2, s, 2);
 	rec(1, s)->released_bytes = 1;
 	CHECK(decode() == -EPROTO);
+	/* Version 3: the largest free chunk is one of the free chunks counted. */
+	build(2, s, 3);
+	rec(1, s)->largest_free_bytes = rec(1, s)->top_bytes - 16;
+	CHECK(decode() == -EPROTO);
+	build(2, s, 3);
+	rec(1, s)->largest_free_bytes = 1000 + 1 + 4 * 4096 + 3 * 48 + 16;
+	CHECK(decode() == -EPROTO);
+	/* A thread arena holding memory in no heap, or more than its heaps hold. */
+	build(2, s, 3);
+	rec(1, s)->heaps = 0;
+	CHECK(decode() == -EPROTO);
+	build(2, s, 3);
+	rec(1, s)->system_bytes = rec(1, s)->max_system_bytes = (64ULL << 20) * 2 + 4096;
+	CHECK(decode() == -EPROTO);
+	build(2, s, 3);
+	rec(0, s)->heaps = 1ULL << 40;
+	CHECK(decode() == -EPROTO);
 	/* A writer inside the lock, for good in an image. */
 	build(2, s, 2);
 	rec(1, s)->gen = 7;
@@ -288,6 +351,7 @@ static void garbage_records_are_refused(void)
 int main(void)
 {
 	version_2_books_sum_and_fill_heapfragds_structures();
+	version_3_books_give_the_largest_free_chunk_and_heaps();
 	version_1_records_are_read_without_the_release_books();
 	a_later_version_with_longer_structs_is_read_as_far_as_known();
 	a_list_longer_than_heapfragd_keeps_is_summed_whole_and_marked_truncated();

@@ -121,13 +121,15 @@ static void books_equal_what_the_target_prints(struct child *c, uint64_t addr, u
 	CHECK_EQ_U64(b->mmapped_bytes, mi[4]);
 	CHECK_EQ_U64(b->mmapped_chunks, stv[3]);
 	CHECK_EQ_U64(b->released_bytes, stv[5]);
+	CHECK(b->has_largest);
+	CHECK_EQ_U64(b->largest_free_bytes, stv[2]);
 	CHECK_EQ_U64(b->arenas[0].rec.top_bytes, mi[6]);
 	for (int i = 2; i < n; i++) {
-		unsigned long v[8];
+		unsigned long v[10];
 		const struct ptm_abi_arena *a;
 
-		if (sscanf(lines[i], "arena %lu %lu %lu %lu %lu %lu %lu %lu", &v[0], &v[1], &v[2],
-			   &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+		if (sscanf(lines[i], "arena %lu %lu %lu %lu %lu %lu %lu %lu %lu %lu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 10)
 			continue;
 		/*
 		 * ptm_stats_get() walks the arena list in the order the books'
@@ -149,6 +151,10 @@ static void books_equal_what_the_target_prints(struct child *c, uint64_t addr, u
 		CHECK_EQ_U64(a->lock_wait_ns, v[5]);
 		CHECK_EQ_U64(a->lock_max_wait_ns, v[6]);
 		CHECK_EQ_U64(a->binned_chunks + a->fast_chunks + (a->top_bytes ? 1 : 0), v[7]);
+		/* Version 3: the largest free chunk and the heaps, as the target walks them. */
+		CHECK_EQ_U64(a->largest_free_bytes, v[8]);
+		CHECK_EQ_U64(a->heaps, v[9]);
+		CHECK(a->heaps >= 1);
 	}
 	CHECK_EQ_U64(arenas_seen, b->narenas);
 	if (hf_checks_failed) {
@@ -166,7 +172,7 @@ static void books_equal_what_the_target_prints(struct child *c, uint64_t addr, u
 	}
 
 	/* heapfragd's structures get the same numbers. */
-	hf_regions_read(c->pid, HF_ALLOC_LIBPTM, NULL, 0, &regions);
+	hf_regions_read(c->pid, HF_ALLOC_LIBPTM, HF_MODE_PASSIVE, NULL, 0, &regions);
 	printf("%s: /proc says brk %lu arena %lu (heap_info sizes %lu) mmap %lu; books say main "
 	       "%lu arenas %lu mmapped %lu\n",
 	       when, (unsigned long)regions.mapped.brk, (unsigned long)regions.mapped.arena,
@@ -177,7 +183,7 @@ static void books_equal_what_the_target_prints(struct child *c, uint64_t addr, u
 	regions.largest_free_chunk_bytes = HF_UNKNOWN;
 	hf_ptm_books_fill(b, &regions, out, HF_MAX_ARENAS, &nout, &truncated);
 	CHECK_EQ_U64(regions.free_chunks, stv[1]);
-	CHECK_EQ_U64(regions.largest_free_chunk_bytes, HF_UNKNOWN);
+	CHECK_EQ_U64(regions.largest_free_chunk_bytes, stv[2]);
 	/* mapped_bytes is what mallinfo2() says the allocator holds: arena + hblkhd. */
 	CHECK_EQ_U64(regions.mapped.brk + regions.mapped.arena, mi[0]);
 	CHECK_EQ_U64(regions.mapped.mmap, mi[4]);
@@ -189,6 +195,8 @@ static void books_equal_what_the_target_prints(struct child *c, uint64_t addr, u
 	CHECK_EQ_U64(out[1].lock.acquisitions, b->arenas[1].rec.lock_acquisitions);
 	CHECK_EQ_U64(out[1].threads, b->arenas[1].rec.threads_attached);
 	CHECK(out[1].lock.acquisitions > 0);
+	for (size_t k = 0; k < nout; k++)
+		CHECK_EQ_U64(out[k].heaps, b->arenas[k].rec.heaps);
 	free(b);
 }
 
@@ -233,6 +241,9 @@ libptm_books_equal_its_own_numbers_paused_and_stay_consistent_while_busy(const c
 			    a->fast_bytes < 32 * a->fast_chunks ||
 			    a->top_bytes + a->binned_bytes + a->fast_bytes > a->system_bytes ||
 			    a->lock_acquisitions < last_acq[k] ||
+			    a->largest_free_bytes < a->top_bytes ||
+			    a->largest_free_bytes >
+				    a->top_bytes + a->binned_bytes + a->fast_bytes ||
 			    a->released_bytes != a->release_total_bytes - a->reuse_total_bytes)
 				bad++;
 			last_acq[k] = a->lock_acquisitions;

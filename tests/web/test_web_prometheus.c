@@ -208,6 +208,26 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 		CHECK_MSG(got == (double)rest, "PromQL %s = %g, /libptm %s = %lld", q, got,
 			  event_families[i].key, (long long)rest);
 	}
+	/* libptm's own books: known for a libptm process, equal to the document. */
+	{
+		static const char *const books[][2] = {
+			{"heapfrag_free_chunks", "fragmentation.free_chunks"},
+			{"heapfrag_largest_free_chunk_bytes",
+			 "fragmentation.largest_free_chunk_bytes"},
+		};
+		json_t *main_doc = rest_doc(p, "");
+
+		for (size_t i = 0; i < 2; i++) {
+			json_t *v = json_at(main_doc, books[i][1]);
+
+			snprintf(q, sizeof(q), "%s{pid=\"%d\"}", books[i][0], (int)p);
+			got = promql(prom_port, q);
+			CHECK_MSG(json_is_integer(v) && got == (double)json_integer_value(v),
+				  "PromQL %s = %g, the document's %s = %lld", q, got, books[i][1],
+				  (long long)json_integer_value(v));
+		}
+		json_decref(main_doc);
+	}
 	for (size_t i = 0; i < json_array_size(by_size); i++) {
 		json_t *b = json_array_get(by_size, i);
 		json_t *le = json_object_get(b, "le");
