@@ -463,9 +463,11 @@ static bool ptmalloc_like(enum hf_allocator kind)
 	return kind == HF_ALLOC_GLIBC || kind == HF_ALLOC_LIBPTM;
 }
 
-int hf_regions_read(pid_t pid, enum hf_allocator kind, const struct hf_span *known_mmaps,
-		    size_t nr_known_mmaps, struct hf_regions *out)
+int hf_regions_read(pid_t pid, enum hf_allocator kind, enum hf_mode mode,
+		    const struct hf_span *known_mmaps, size_t nr_known_mmaps,
+		    struct hf_regions *out)
 {
+	bool traced = mode == HF_MODE_EXACT;
 	struct tally t = {.pid = pid, .page = (uint64_t)sysconf(_SC_PAGESIZE)};
 	struct vma_list l = {0};
 	struct hf_proc_stat st;
@@ -513,15 +515,16 @@ int hf_regions_read(pid_t pid, enum hf_allocator kind, const struct hf_span *kno
 		out->mapped.arena = t.arena;
 		out->arena_heaps = t.arena_heaps;
 		out->arena_size_bytes = t.arena_size;
-	} else if (known_mmaps) {
+	} else if (traced) {
 		/* These allocators keep all their memory in mappings the tracer sees. */
 		out->mapped.arena = 0;
 		out->arena_heaps = 0;
 		out->arena_size_bytes = 0;
 	}
-	if (known_mmaps && (err = add_known_mmaps(&t, &l, known_mmaps, nr_known_mmaps)))
+	if (traced && nr_known_mmaps &&
+	    (err = add_known_mmaps(&t, &l, known_mmaps, nr_known_mmaps)))
 		goto cleanup;
-	if (known_mmaps || ptmalloc_like(kind))
+	if (traced || ptmalloc_like(kind))
 		out->mapped.mmap = t.mmap;
 	out->mapped.total = hf_mapped_total(&out->mapped);
 	if (hf_known(out->mapped.total))

@@ -28,12 +28,14 @@ struct hf_span {
 };
 
 /*
- * Reads /proc/PID/{stat,maps,smaps} and fills *out.  known_mmaps (may be
- * NULL) lists the allocator's mmapped regions as the tracer saw them; NULL
- * means "not traced" and selects the passive heuristics.  Returns 0, -ESRCH
+ * Reads /proc/PID/{stat,maps,smaps} and fills *out.  In exact mode
+ * known_mmaps[0..nr_known_mmaps) lists the allocator's mmapped regions as the
+ * tracer saw them (none is a valid answer); passive mode ignores them and
+ * uses only what /proc and the allocator's headers show.  Returns 0, -ESRCH
  * if the process is gone, or another negative errno.
  */
-int hf_regions_read(pid_t pid, enum hf_allocator kind, const struct hf_span *known_mmaps,
-		    size_t nr_known_mmaps, struct hf_regions *out);
+int hf_regions_read(pid_t pid, enum hf_allocator kind, enum hf_mode mode,
+		    const struct hf_span *known_mmaps, size_t nr_known_mmaps,
+		    struct hf_regions *out);
 
 #endif /* HF_HEAP_REGIONS_H */

@@ -66,10 +66,10 @@ struct proc {
 	struct hf_probes *probes;
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
 	bool regions_known;
-	bool contention;     /* its arena-lock waits are counted (glibc, exact mode) */
-	bool ptm_usdt;       /* libptm's USDT probes are attached (libptm, both modes) */
-	uint64_t main_arena; /* glibc's main_arena in the target once found, else 0 */
-	uint64_t ptm_books;  /* libptm's ptm_stats_block in the target once found, else 0 */
+	bool contention;      /* its arena-lock waits are counted (glibc, exact mode) */
+	bool ptm_usdt;        /* libptm's USDT probes are attached (libptm, both modes) */
+	uint64_t main_arena;  /* glibc's main_arena in the target once found, else 0 */
+	uint64_t ptm_books;   /* libptm's ptm_stats_block in the target once found, else 0 */
 	bool ptm_books_tried; /* located once per image: a failure is not retried */
 	struct hf_snapshot snap;
 };
@@ -97,7 +97,7 @@ struct hf_registry {
 	struct hf_contention *contention; /* NULL when arena-lock counting is off */
 	struct hf_ptm_usdt *ptm_usdt;     /* NULL when libptm's USDT probes are off */
 	struct hf_exec_gate *gate;        /* -e: NULL without -e, with -a, or when it failed */
-	uint64_t dropped_forgotten;	  /* drops of processes already forgotten */
+	uint64_t dropped_forgotten;       /* drops of processes already forgotten */
 	struct proc *procs;
 	struct proc *graveyard;
 	uint64_t btime;
@@ -287,8 +287,6 @@ static void read_ptm_usdt(struct hf_registry *r, struct proc *p, struct arena_re
 static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 		   struct hf_regions *regions, struct arena_read *arenas)
 {
-	/* In exact mode an empty span list still means "traced, none seen". */
-	static const struct hf_span no_spans[1];
 	struct hf_span *spans = NULL;
 	size_t nr_spans = 0;
 	int err;
@@ -307,10 +305,7 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 		if (err)
 			return err;
 	}
-	if (p->mode == HF_MODE_EXACT && !spans)
-		err = hf_regions_read(p->pid, p->snap.allocator.kind, no_spans, 0, regions);
-	else
-		err = hf_regions_read(p->pid, p->snap.allocator.kind, spans, nr_spans, regions);
+	err = hf_regions_read(p->pid, p->snap.allocator.kind, p->mode, spans, nr_spans, regions);
 	free(spans);
 	if (!err) {
 		read_arenas(r, p, arenas);
@@ -365,8 +360,8 @@ static void add_contention(struct hf_registry *r, struct proc *p)
 		return;
 	err = hf_contention_add(r->contention, p->pid, p->target.path, why, sizeof(why));
 	if (err)
-		hf_log(HF_LOG_WARN, "arena-lock contention of process %d is not counted: %s", p->pid,
-		       why[0] ? why : strerror(-err));
+		hf_log(HF_LOG_WARN, "arena-lock contention of process %d is not counted: %s",
+		       p->pid, why[0] ? why : strerror(-err));
 	else
 		p->contention = true;
 }

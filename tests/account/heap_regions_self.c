@@ -21,14 +21,14 @@
 #define PAGE ((uint64_t)sysconf(_SC_PAGESIZE))
 
 /* Reads twice so that the reader's own small allocations are settled. */
-static int read_self(enum hf_allocator kind, const struct hf_span *spans, size_t n,
-		     struct hf_regions *r)
+static int read_self(enum hf_allocator kind, enum hf_mode mode, const struct hf_span *spans,
+		     size_t n, struct hf_regions *r)
 {
-	int err = hf_regions_read(getpid(), kind, spans, n, r);
+	int err = hf_regions_read(getpid(), kind, mode, spans, n, r);
 
 	if (err)
 		return err;
-	return hf_regions_read(getpid(), kind, spans, n, r);
+	return hf_regions_read(getpid(), kind, mode, spans, n, r);
 }
 
 static void test_brk_span_is_mallinfo2_arena(void)
@@ -39,15 +39,15 @@ static void test_brk_span_is_mallinfo2_arena(void)
 	struct mallinfo2 before, after;
 	uint64_t brk0;
 
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	brk0 = r.mapped.brk;
 	for (int i = 0; i < N; i++) {
 		blocks[i] = malloc(1000);
 		memset(blocks[i], 1, 1000);
 	}
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	before = mallinfo2();
-	CHECK(hf_regions_read(getpid(), HF_ALLOC_GLIBC, NULL, 0, &r) == 0);
+	CHECK(hf_regions_read(getpid(), HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	after = mallinfo2();
 	CHECK_EQ_U64(before.arena, after.arena);
 	CHECK_EQ_U64(r.arena_heaps, 0);
@@ -71,7 +71,7 @@ static void test_brk_span_is_mallinfo2_arena(void)
 	 */
 	for (int i = 0; i < N; i++)
 		free(blocks[i]);
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	CHECK_EQ_U64(r.mapped.brk, mallinfo2().arena);
 }
 
@@ -117,7 +117,7 @@ static void test_thread_arena_heaps_are_found_and_chained(void)
 		pthread_cond_wait(&w.cond, &w.lock);
 	pthread_mutex_unlock(&w.lock);
 
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	mi = mallinfo2();
 	/* 70 MiB of small blocks need more than one 64 MiB heap: a chain. */
 	CHECK_MSG(r.arena_heaps >= 2, "arena heaps %" PRIu64, r.arena_heaps);
@@ -162,7 +162,7 @@ static void test_mmapped_chunks_are_found_by_their_headers(void)
 	CHECK(mprotect(plain, 4 * PAGE, PROT_READ | PROT_WRITE) == 0);
 	memset(plain, 4, 4 * PAGE);
 	memset(big, 3, 1 << 20);
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &passive) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &passive) == 0);
 	mi = mallinfo2();
 	/*
 	 * The two middle sizes are mmapped only while glibc's dynamic threshold is
@@ -176,19 +176,19 @@ static void test_mmapped_chunks_are_found_by_their_headers(void)
 	 * Exact mode: the tracer's spans add what the headers do not show - here
 	 * a mapping of our own that holds no chunk - and nothing twice.
 	 */
-	CHECK(read_self(HF_ALLOC_GLIBC, spans, 0, &none) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_EXACT, spans, 0, &none) == 0);
 	CHECK_EQ_U64(none.mapped.mmap, passive.mapped.mmap);
 	spans[0] = chunk_span(big);
 	spans[1] = (struct hf_span){(uint64_t)(uintptr_t)plain, 4 * PAGE};
 	spans[2] = (struct hf_span){4096, 4096}; /* nothing is mapped there */
-	CHECK(read_self(HF_ALLOC_GLIBC, spans, 3, &known) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_EXACT, spans, 3, &known) == 0);
 	CHECK_EQ_U64(known.mapped.mmap, passive.mapped.mmap + 4 * PAGE);
 
 	/* Allocators without headers we know count exactly the spans. */
-	CHECK(read_self(HF_ALLOC_MIMALLOC, spans, 0, &none) == 0);
+	CHECK(read_self(HF_ALLOC_MIMALLOC, HF_MODE_EXACT, spans, 0, &none) == 0);
 	CHECK_EQ_U64(none.mapped.mmap, 0);
 	spans[1] = spans[0]; /* reported twice: counted once */
-	CHECK(read_self(HF_ALLOC_MIMALLOC, spans, 3, &known) == 0);
+	CHECK(read_self(HF_ALLOC_MIMALLOC, HF_MODE_EXACT, spans, 3, &known) == 0);
 	CHECK_EQ_U64(known.mapped.mmap, spans[0].len);
 	CHECK_EQ_U64(known.mapped.total, known.mapped.brk + spans[0].len);
 	/* 1 MiB written from 16 bytes in: 257 pages, at most a huge page more. */
@@ -202,7 +202,7 @@ static void test_mmapped_chunks_are_found_by_their_headers(void)
 	free(aligned);
 	free(big);
 	munmap(guarded, 6 * PAGE);
-	CHECK(read_self(HF_ALLOC_GLIBC, NULL, 0, &passive) == 0);
+	CHECK(read_self(HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &passive) == 0);
 	CHECK_EQ_U64(passive.mapped.mmap, mallinfo2().hblkhd);
 }
 
@@ -211,7 +211,7 @@ static void test_other_allocators_have_unknown_regions_in_passive_mode(void)
 	struct hf_regions r;
 	struct hf_span none[1];
 
-	CHECK(read_self(HF_ALLOC_JEMALLOC, NULL, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_JEMALLOC, HF_MODE_PASSIVE, NULL, 0, &r) == 0);
 	CHECK(hf_known(r.mapped.brk));
 	CHECK_EQ_U64(r.mapped.arena, HF_UNKNOWN);
 	CHECK_EQ_U64(r.mapped.mmap, HF_UNKNOWN);
@@ -220,7 +220,7 @@ static void test_other_allocators_have_unknown_regions_in_passive_mode(void)
 	CHECK(hf_known(r.process_rss_bytes));
 
 	/* Traced: their memory is the mappings the tracer saw, and no arena heaps. */
-	CHECK(read_self(HF_ALLOC_MIMALLOC, none, 0, &r) == 0);
+	CHECK(read_self(HF_ALLOC_MIMALLOC, HF_MODE_EXACT, none, 0, &r) == 0);
 	CHECK_EQ_U64(r.mapped.arena, 0);
 	CHECK_EQ_U64(r.mapped.mmap, 0);
 	CHECK_EQ_U64(r.mapped.total, r.mapped.brk);
@@ -249,9 +249,9 @@ static void test_gone_and_zombie_processes_are_esrch(void)
 			fclose(f);
 		usleep(10000);
 	}
-	CHECK(hf_regions_read(pid, HF_ALLOC_GLIBC, NULL, 0, &r) == -ESRCH);
+	CHECK(hf_regions_read(pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == -ESRCH);
 	waitpid(pid, NULL, 0);
-	CHECK(hf_regions_read(pid, HF_ALLOC_GLIBC, NULL, 0, &r) == -ESRCH);
+	CHECK(hf_regions_read(pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r) == -ESRCH);
 	CHECK_EQ_U64(r.mapped.total, HF_UNKNOWN);
 }
 
@@ -272,7 +272,7 @@ static void test_processes_exiting_mid_read_never_crash(void)
 			_exit(0);
 		}
 		for (int j = 0; j < 5; j++) {
-			err = hf_regions_read(pid, HF_ALLOC_GLIBC, NULL, 0, &r);
+			err = hf_regions_read(pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &r);
 			if (err == 0)
 				ok++;
 			else if (err == -ESRCH)

@@ -106,7 +106,7 @@ static void test_swiss_cheese_from_outside(void)
 	CHECK(start(&r, NULL, argv));
 	if (!r.truth)
 		return;
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, NULL, 0, &reg) == 0);
+	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
 	CHECK_EQ_U64(reg.mapped.brk, u64(r.truth, "mallinfo2.arena"));
 	CHECK_EQ_U64(reg.mapped.arena, 0);
 	CHECK_EQ_U64(reg.arena_heaps, 0);
@@ -128,7 +128,7 @@ static void test_swiss_cheese_from_outside(void)
 		  s.fragmentation.external_ratio);
 	CHECK(s.fragmentation.internal_ratio > 0.007 && s.fragmentation.internal_ratio < 0.009);
 	CHECK(finish(&r) == 0);
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, NULL, 0, &reg) == -ESRCH);
+	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == -ESRCH);
 }
 
 /*
@@ -149,7 +149,7 @@ static void test_mixed_threads_arenas_and_mmaps_from_outside(void)
 		CHECK(start(&r, NULL, argv));
 		if (!r.truth)
 			return;
-		CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, NULL, 0, &reg) == 0);
+		CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
 		/* Each worker thread got its own arena: at least four heaps. */
 		CHECK_MSG(reg.arena_heaps >= 4, "seed %d: arena heaps %" PRIu64, seed,
 			  reg.arena_heaps);
@@ -176,7 +176,7 @@ static void test_jemalloc_regions_are_unknown_in_passive_mode(void)
 	CHECK(start(&r, JEMALLOC, argv));
 	if (!r.truth)
 		return;
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_JEMALLOC, NULL, 0, &reg) == 0);
+	CHECK(hf_regions_read(r.pid, HF_ALLOC_JEMALLOC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
 	CHECK(hf_known(reg.mapped.brk));
 	CHECK_EQ_U64(reg.mapped.arena, HF_UNKNOWN);
 	CHECK_EQ_U64(reg.mapped.mmap, HF_UNKNOWN);
