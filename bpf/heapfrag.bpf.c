@@ -33,7 +33,9 @@
  * mmaps (the areas map) - which covers the madvise calls free makes without
  * bracketing it.  In passive mode (no uprobes) only MADV_DONTNEED/MADV_FREE
  * ranges that start in the brk heap count, which is known from the task's mm
- * (start_brk..brk).  In exact mode the anonymous read-write mmaps made from
+ * (start_brk..brk).  process_madvise(2) of the caller's own memory counts
+ * like madvise (libptm batches its releases that way).  In exact mode the
+ * anonymous read-write mmaps made from
  * inside an allocator call are remembered as the allocator's mmapped chunks
  * (the mmaps map), for the mapped_bytes.mmap sum.
  */
@@ -114,15 +116,18 @@ const volatile unsigned int self_tgid = 0; /* heapfragd itself, never traced by 
 /* The initial value of a process's counters (map values may come from here). */
 struct hfb_stats zero_stats;
 
-#define PROT_READ      0x1
-#define PROT_WRITE     0x2
-#define MAP_ANONYMOUS  0x20
-#define MADV_DONTNEED  4
-#define MADV_FREE      8
-#define PAGE_SIZE      4096ULL
-#define MAX_ERRNO      4095
-#define SMALL_MAXCLASS 14336ULL /* jemalloc's largest small class with 4 KiB pages */
-#define LARGE_MINCLASS 16384ULL
+#define PROT_READ     0x1
+#define PROT_WRITE    0x2
+#define MAP_ANONYMOUS 0x20
+#define MADV_DONTNEED 4
+#define MADV_FREE     8
+/* process_madvise(2)'s pidfds for the caller itself (Linux 6.14). */
+#define PIDFD_SELF_THREAD       -10000
+#define PIDFD_SELF_THREAD_GROUP -20000
+#define PAGE_SIZE               4096ULL
+#define MAX_ERRNO               4095
+#define SMALL_MAXCLASS          14336ULL /* jemalloc's largest small class with 4 KiB pages */
+#define LARGE_MINCLASS          16384ULL
 
 static __always_inline u32 log2_u64(u64 v)
 {
@@ -509,7 +514,7 @@ static __always_inline int sys_enter(u32 sys, u64 a0, u64 a1, u64 a2, u64 a3)
 	fl.args[1] = a1;
 	fl.args[2] = a2;
 	fl.args[3] = a3;
-	if (sys == HFB_SYS_BRK || sys == HFB_SYS_MADVISE) {
+	if (sys == HFB_SYS_BRK || sys == HFB_SYS_MADVISE || sys == HFB_SYS_PROCESS_MADVISE) {
 		task = bpf_get_current_task_btf();
 		fl.old_brk = BPF_CORE_READ(task, mm, brk);
 		fl.heap_lo = BPF_CORE_READ(task, mm, start_brk);
@@ -658,6 +663,25 @@ static __always_inline int sys_exit(struct trace_event_raw_sys_exit *ctx)
 		if (brk_heap || (exact && (fl.in_alloc || in_areas(tgid, fl.args[0]))))
 			__sync_fetch_and_add(&st->released_bytes, page_up(fl.args[1]));
 		break;
+	case HFB_SYS_PROCESS_MADVISE: {
+		/* Only on its own memory; ret is the bytes advised, in whole pages. */
+		int pidfd = (int)fl.args[0];
+		u64 base = 0;
+
+		if ((pidfd != PIDFD_SELF_THREAD && pidfd != PIDFD_SELF_THREAD_GROUP) ||
+		    (fl.args[3] != MADV_DONTNEED && fl.args[3] != MADV_FREE) || !fl.args[2])
+			break;
+		/*
+		 * One call releases runs of one heap (libptm batches per arena
+		 * under its lock), so the first run says whose they are.
+		 */
+		if (bpf_probe_read_user(&base, sizeof(base), (void *)fl.args[1]) != 0)
+			break;
+		brk_heap = base >= fl.heap_lo && base < fl.old_brk;
+		if (brk_heap || (exact && (fl.in_alloc || in_areas(tgid, base))))
+			__sync_fetch_and_add(&st->released_bytes, (u64)ret);
+		break;
+	}
 	default:
 		break;
 	}
@@ -692,6 +716,19 @@ SEC("tracepoint/syscalls/sys_enter_madvise")
 int hf_enter_madvise(struct trace_event_raw_sys_enter *ctx)
 {
 	return sys_enter(HFB_SYS_MADVISE, ctx->args[0], ctx->args[1], ctx->args[2], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_process_madvise")
+int hf_enter_process_madvise(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_enter(HFB_SYS_PROCESS_MADVISE, ctx->args[0], ctx->args[1], ctx->args[2],
+			 ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_process_madvise")
+int hf_exit_process_madvise(struct trace_event_raw_sys_exit *ctx)
+{
+	return sys_exit(ctx);
 }
 
 SEC("tracepoint/syscalls/sys_exit_brk")

@@ -68,6 +68,12 @@ enum hfb_syscall {
 	HFB_SYS_MUNMAP,
 	HFB_SYS_MREMAP,
 	HFB_SYS_MADVISE,
+	/*
+	 * process_madvise(2) on the caller's own memory (PIDFD_SELF_*): libptm
+	 * hands its page releases to the kernel in batches that way.  Counted
+	 * for released_bytes; not one of the reported syscall counters.
+	 */
+	HFB_SYS_PROCESS_MADVISE,
 	HFB_SYS_COUNT,
 };
 

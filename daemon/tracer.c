@@ -131,6 +131,14 @@ static int read_sysfs_int(const char *path, const char *fmt, int *out)
 	return ok ? 0 : -EINVAL;
 }
 
+static bool has_syscall_tracepoint(const char *name)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/events/syscalls/sys_enter_%s", tracefs_dir(), name);
+	return access(path, F_OK) == 0;
+}
+
 int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_event, void *ctx,
 		   struct hf_tracer **out)
 {
@@ -169,16 +177,22 @@ int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_eve
 	bpf_map__set_max_entries(t->skel->maps.mmaps, cfg->max_mmaps);
 	bpf_map__set_max_entries(t->skel->maps.areas, cfg->max_mmaps);
 
+	/* The syscall tracepoints are found through tracefs. */
+	err = hf_tracefs_ensure();
+	if (err)
+		goto cleanup;
+	if (!has_syscall_tracepoint("process_madvise")) {
+		/* Before Linux 5.10: nothing can release pages that way. */
+		bpf_program__set_autoload(t->skel->progs.hf_enter_process_madvise, false);
+		bpf_program__set_autoload(t->skel->progs.hf_exit_process_madvise, false);
+	}
+
 	err = heapfrag_bpf__load(t->skel);
 	if (err) {
 		hf_log(HF_LOG_ERROR, "failed to load the BPF programs: %s", strerror(-err));
 		goto cleanup;
 	}
 
-	/* The syscall tracepoints are found through tracefs. */
-	err = hf_tracefs_ensure();
-	if (err)
-		goto cleanup;
 	remove_stale_events();
 	/* The uprobes are attached per target later; everything else now. */
 	err = heapfrag_bpf__attach(t->skel);

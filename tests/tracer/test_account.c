@@ -60,10 +60,12 @@ static void check_syscalls(const char *what, json_t *doc, const struct th_syscal
 /*
  * Runs workload under strace, attached by PID, and returns the daemon's
  * document once its calls reached the truth's (*truth_out gets the truth,
- * *syscalls what strace counted in the phase; *straced says whether it did).
+ * *syscalls what strace counted in the phase; *straced says whether it did;
+ * *libptm_out, unless NULL, the /libptm document of the same moment).
  */
 static json_t *traced_phase(const char *workload, const char *const *args, const char *preload,
-			    json_t **truth_out, struct th_syscalls *syscalls, bool *straced)
+			    json_t **truth_out, struct th_syscalls *syscalls, bool *straced,
+			    json_t **libptm_out)
 {
 	struct th_workload w;
 	struct th_strace s;
@@ -98,6 +100,13 @@ static json_t *traced_phase(const char *workload, const char *const *args, const
 		usleep(500 * 1000);
 		json_decref(doc);
 		doc = th_wait_doc(&d, w.pid, NULL, NULL, 5);
+		if (libptm_out) {
+			char path[64];
+			long status;
+
+			snprintf(path, sizeof(path), "/api/v1/processes/%d/libptm", (int)w.pid);
+			*libptm_out = th_get(&d, path, &status);
+		}
 	}
 	if (!doc)
 		th_daemon_dump_log(&d);
@@ -116,7 +125,7 @@ static void seed_loop(const char *alloc, const char *preload)
 	json_t *doc, *truth;
 	bool straced;
 
-	doc = traced_phase("seed_loop", args, preload, &truth, &st, &straced);
+	doc = traced_phase("seed_loop", args, preload, &truth, &st, &straced, NULL);
 	CHECK_MSG(doc && truth, "%s: seed_loop was not measured", alloc);
 	if (!doc || !truth)
 		goto out;
@@ -151,10 +160,10 @@ static void swiss_cheese(const char *alloc, const char *preload)
 	const char *args[] = {"--count", "100000", "--size", "1000", "--keep-percent",
 			      "10",      "--seed", "7",      NULL};
 	struct th_syscalls st;
-	json_t *doc, *truth, *mi;
+	json_t *doc, *truth, *mi, *ptm = NULL;
 	bool straced;
 
-	doc = traced_phase("swiss_cheese", args, preload, &truth, &st, &straced);
+	doc = traced_phase("swiss_cheese", args, preload, &truth, &st, &straced, &ptm);
 	CHECK_MSG(doc && truth, "%s: swiss_cheese was not measured", alloc);
 	if (!doc || !truth)
 		goto out;
@@ -194,7 +203,24 @@ static void swiss_cheese(const char *alloc, const char *preload)
 		check_syscalls("swiss_cheese", doc, &st);
 	else
 		CHECK_MSG(0, "strace of swiss_cheese failed");
+	if (strcmp(alloc, "libptm") == 0) {
+		/*
+		 * libptm gives the holes' pages back in batches through
+		 * process_madvise: every byte it says it released (its USDT
+		 * page_release and heap_shrink events since attach) is in
+		 * released_bytes, and nothing else is.
+		 */
+		uint64_t rel = th_u64(json_object_get(ptm, "events"), "page_release_bytes");
+		uint64_t shrink = th_u64(json_object_get(ptm, "events"), "heap_shrink_bytes");
+
+		printf("libptm swiss_cheese: released %llu, libptm's events %llu + %llu\n",
+		       (unsigned long long)th_u64(doc, "heap.released_bytes"),
+		       (unsigned long long)rel, (unsigned long long)shrink);
+		CHECK(rel != UINT64_MAX && rel > 0 && shrink != UINT64_MAX);
+		CHECK_EQ_U64(th_u64(doc, "heap.released_bytes"), rel + shrink);
+	}
 out:
+	json_decref(ptm);
 	json_decref(doc);
 	json_decref(truth);
 }
