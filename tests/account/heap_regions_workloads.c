@@ -15,14 +15,13 @@
 
 #include "account.h"
 #include "check.h"
+#include "workload_spawn.h"
 #include "heap_regions.h"
 
 #define JEMALLOC "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
 struct run {
-	pid_t pid;
-	FILE *out;
-	int in;
+	struct workload_proc w;
 	char *truth;
 };
 
@@ -31,32 +30,15 @@ static char build_dir[1024];
 /* Starts a workload, lets it run its phase and keeps its TRUTH line. */
 static bool start(struct run *r, const char *preload, char *const argv[])
 {
-	char path[1200], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
-	int to[2], from[2];
 
-	snprintf(path, sizeof(path), "%s/tests/workloads/%s", build_dir, argv[0]);
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
-		return false;
-	r->pid = fork();
-	if (r->pid == 0) {
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		close(to[1]);
-		close(from[0]);
-		if (preload)
-			setenv("LD_PRELOAD", preload, 1);
-		execv(path, argv);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	r->in = to[1];
-	r->out = fdopen(from[0], "r");
 	r->truth = NULL;
-	if (write(r->in, "\n", 1) != 1)
+	if (workload_spawn(&r->w, build_dir, preload, argv) != 0)
 		return false;
-	while (getline(&line, &cap, r->out) > 0) {
+	if (write(r->w.in, "\n", 1) != 1)
+		return false;
+	while (getline(&line, &cap, r->w.out) > 0) {
 		if (strncmp(line, "TRUTH {", 7) == 0) {
 			r->truth = line;
 			return true;
@@ -70,9 +52,9 @@ static int finish(struct run *r)
 {
 	int status = 0;
 
-	close(r->in);
-	waitpid(r->pid, &status, 0);
-	fclose(r->out);
+	close(r->w.in);
+	waitpid(r->w.pid, &status, 0);
+	fclose(r->w.out);
 	free(r->truth);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -106,7 +88,7 @@ static void test_swiss_cheese_from_outside(void)
 	CHECK(start(&r, NULL, argv));
 	if (!r.truth)
 		return;
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
+	CHECK(hf_regions_read(r.w.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
 	CHECK_EQ_U64(reg.mapped.brk, u64(r.truth, "mallinfo2.arena"));
 	CHECK_EQ_U64(reg.mapped.arena, 0);
 	CHECK_EQ_U64(reg.arena_heaps, 0);
@@ -128,7 +110,7 @@ static void test_swiss_cheese_from_outside(void)
 		  s.fragmentation.external_ratio);
 	CHECK(s.fragmentation.internal_ratio > 0.007 && s.fragmentation.internal_ratio < 0.009);
 	CHECK(finish(&r) == 0);
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == -ESRCH);
+	CHECK(hf_regions_read(r.w.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == -ESRCH);
 }
 
 /*
@@ -149,7 +131,8 @@ static void test_mixed_threads_arenas_and_mmaps_from_outside(void)
 		CHECK(start(&r, NULL, argv));
 		if (!r.truth)
 			return;
-		CHECK(hf_regions_read(r.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
+		CHECK(hf_regions_read(r.w.pid, HF_ALLOC_GLIBC, HF_MODE_PASSIVE, NULL, 0, &reg) ==
+		      0);
 		/* Each worker thread got its own arena: at least four heaps. */
 		CHECK_MSG(reg.arena_heaps >= 4, "seed %d: arena heaps %" PRIu64, seed,
 			  reg.arena_heaps);
@@ -176,7 +159,7 @@ static void test_jemalloc_regions_are_unknown_in_passive_mode(void)
 	CHECK(start(&r, JEMALLOC, argv));
 	if (!r.truth)
 		return;
-	CHECK(hf_regions_read(r.pid, HF_ALLOC_JEMALLOC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
+	CHECK(hf_regions_read(r.w.pid, HF_ALLOC_JEMALLOC, HF_MODE_PASSIVE, NULL, 0, &reg) == 0);
 	CHECK(hf_known(reg.mapped.brk));
 	CHECK_EQ_U64(reg.mapped.arena, HF_UNKNOWN);
 	CHECK_EQ_U64(reg.mapped.mmap, HF_UNKNOWN);

@@ -14,13 +14,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "workload_spawn.h"
 
 #define JEMALLOC "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
 struct run {
-	pid_t pid;
-	FILE *out; /* the workload's stdout */
-	int in;    /* the workload's stdin */
+	struct workload_proc w;
 	int ready_pid;
 };
 
@@ -28,35 +27,19 @@ static char build_dir[1024];
 
 static bool start(struct run *r, const char *preload, char *const argv[])
 {
-	int to[2], from[2];
-	char path[1200], line[256];
+	char line[256];
 
-	snprintf(path, sizeof(path), "%s/tests/workloads/%s", build_dir, argv[0]);
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
+	if (workload_spawn(&r->w, build_dir, preload, argv) != 0)
 		return false;
-	r->pid = fork();
-	if (r->pid == 0) {
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		close(to[1]);
-		close(from[0]);
-		if (preload)
-			setenv("LD_PRELOAD", preload, 1);
-		execv(path, argv);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	r->in = to[1];
-	r->out = fdopen(from[0], "r");
-	if (!fgets(line, sizeof(line), r->out) || sscanf(line, "READY pid=%d", &r->ready_pid) != 1)
+	if (!fgets(line, sizeof(line), r->w.out) ||
+	    sscanf(line, "READY pid=%d", &r->ready_pid) != 1)
 		return false;
-	return r->ready_pid == r->pid;
+	return r->ready_pid == r->w.pid;
 }
 
 static void go(struct run *r)
 {
-	CHECK(write(r->in, "\n", 1) == 1);
+	CHECK(write(r->w.in, "\n", 1) == 1);
 }
 
 /* Reads lines until one starts with "TRUTH "; returns its JSON, malloc'ed. */
@@ -65,7 +48,7 @@ static char *truth(struct run *r)
 	char *line = NULL;
 	size_t cap = 0;
 
-	while (getline(&line, &cap, r->out) > 0) {
+	while (getline(&line, &cap, r->w.out) > 0) {
 		if (strncmp(line, "TRUTH {", 7) == 0) {
 			memmove(line, line + 6, strlen(line + 6) + 1);
 			return line;
@@ -79,9 +62,9 @@ static int finish(struct run *r)
 {
 	int status = 0;
 
-	close(r->in);
-	waitpid(r->pid, &status, 0);
-	fclose(r->out);
+	close(r->w.in);
+	waitpid(r->w.pid, &status, 0);
+	fclose(r->w.out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -138,7 +121,7 @@ static void test_seed_loop_counts_pairs(void)
 	if (t) {
 		CHECK(str_is(t, "workload", "seed_loop"));
 		CHECK(str_is(t, "allocator.name", "glibc"));
-		CHECK_EQ_U64(u64(t, "pid"), r.pid);
+		CHECK_EQ_U64(u64(t, "pid"), r.w.pid);
 		CHECK_EQ_U64(u64(t, "calls.malloc"), 200000);
 		CHECK_EQ_U64(u64(t, "calls.free"), 200000);
 		CHECK_EQ_U64(u64(t, "calls.failed"), 0);
@@ -245,7 +228,7 @@ static void test_forker_child_reports_its_own_calls(void)
 	if (child && parent) {
 		CHECK(str_is(child, "role", "child"));
 		CHECK(str_is(parent, "role", "parent"));
-		CHECK_EQ_U64(u64(child, "ppid"), r.pid);
+		CHECK_EQ_U64(u64(child, "ppid"), r.w.pid);
 		CHECK_EQ_U64(u64(parent, "child_pid"), u64(child, "pid"));
 		CHECK_EQ_U64(u64(parent, "calls.malloc"), 1000);
 		CHECK_EQ_U64(u64(parent, "calls.free"), 0);
@@ -301,7 +284,7 @@ static void test_incident_demo_cycles(void)
 	int n = 0;
 
 	CHECK(start(&r, NULL, argv));
-	while (fgets(line, sizeof(line), r.out)) {
+	while (fgets(line, sizeof(line), r.w.out)) {
 		CHECK_MSG(strstr(line, want[n % 3]) != NULL, "line %d: %s", n, line);
 		n++;
 	}
