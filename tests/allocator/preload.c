@@ -242,3 +242,23 @@ const char *hf_preload_describe(const struct hf_preload_child *child, char *buf,
 		snprintf(buf, len, "status 0x%x", child->status);
 	return buf;
 }
+
+bool hf_preload_run_ok(enum hf_preload_mode mode, char *const argv[], int timeout_s,
+		       const char *prefix, const char *expect, char *why, size_t len)
+{
+	struct hf_preload_child child;
+	int err = hf_preload_spawn(mode, argv, timeout_s, &child);
+	bool ok;
+
+	if (err) {
+		snprintf(why, len, "could not start: %s", strerror(-err));
+		return false;
+	}
+	hf_preload_print(prefix, &child);
+	ok = !child.timed_out && WIFEXITED(child.status) && WEXITSTATUS(child.status) == 0 &&
+	     strstr(child.out, expect);
+	if (!ok)
+		hf_preload_describe(&child, why, len);
+	free(child.out);
+	return ok;
+}

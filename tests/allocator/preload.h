@@ -12,6 +12,7 @@
 #ifndef HF_TEST_PRELOAD_H
 #define HF_TEST_PRELOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum hf_preload_mode {
@@ -56,5 +57,13 @@ void hf_preload_print(const char *prefix, const struct hf_preload_child *child);
 
 /* Describes a wait status: "exit 0", "signal 6 (Aborted)", "timed out". */
 const char *hf_preload_describe(const struct hf_preload_child *child, char *buf, size_t len);
+
+/*
+ * The usual run: argv under mode (hf_preload_spawn), its output printed with
+ * prefix, and whether it exited 0 within timeout_s having printed expect.
+ * When not, why[0..len) says what happened (it could not start, its status).
+ */
+bool hf_preload_run_ok(enum hf_preload_mode mode, char *const argv[], int timeout_s,
+		       const char *prefix, const char *expect, char *why, size_t len);
 
 #endif /* HF_TEST_PRELOAD_H */

@@ -499,25 +499,14 @@ int main(int argc, char **argv)
 		for (k = 0; k < 2; k++) {
 			char *args[] = {argv[0],  "--worker", (char *)kinds[k],
 					seed_arg, secs_arg,   NULL};
-			struct hf_preload_child child;
 			char prefix[32];
-			int err;
 
 			snprintf(secs_arg, sizeof(secs_arg), "%d", k ? 6 : 4);
 			snprintf(prefix, sizeof(prefix), "  [%s %s] ", hf_preload_mode_name(m),
 				 kinds[k]);
-			err = hf_preload_spawn(m, args, 90, &child);
-			CHECK_MSG(err == 0, "%s %s run could not start: %s",
-				  hf_preload_mode_name(m), kinds[k], strerror(-err));
-			if (err)
-				continue;
-			hf_preload_print(prefix, &child);
-			CHECK_MSG(!child.timed_out && WIFEXITED(child.status) &&
-					  WEXITSTATUS(child.status) == 0 &&
-					  strstr(child.out, "stress ok\n"),
-				  "%s %s stress: %s", hf_preload_mode_name(m), kinds[k],
-				  hf_preload_describe(&child, desc, sizeof(desc)));
-			free(child.out);
+			CHECK_MSG(hf_preload_run_ok(m, args, 90, prefix, "stress ok\n", desc,
+						    sizeof(desc)),
+				  "%s %s stress: %s", hf_preload_mode_name(m), kinds[k], desc);
 		}
 	}
 	return hf_test_done();

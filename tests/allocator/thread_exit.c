@@ -248,7 +248,7 @@ static int worker_main(void)
 
 int main(int argc, char **argv)
 {
-	char desc[64];
+	char why[96];
 	int m;
 
 	if (argc == 2 && strcmp(argv[1], "--worker") == 0)
@@ -256,22 +256,11 @@ int main(int argc, char **argv)
 
 	for (m = HF_PRELOAD_GLIBC; m <= HF_PRELOAD_PTM; m++) {
 		char *args[] = {argv[0], "--worker", NULL};
-		struct hf_preload_child child;
 		char prefix[16];
-		int err = hf_preload_spawn(m, args, 120, &child);
 
-		CHECK_MSG(err == 0, "%s run could not start: %s", hf_preload_mode_name(m),
-			  strerror(-err));
-		if (err)
-			continue;
 		snprintf(prefix, sizeof(prefix), "  [%s] ", hf_preload_mode_name(m));
-		hf_preload_print(prefix, &child);
-		CHECK_MSG(!child.timed_out && WIFEXITED(child.status) &&
-				  WEXITSTATUS(child.status) == 0 &&
-				  strstr(child.out, "; bounded\n"),
-			  "%s: %s", hf_preload_mode_name(m),
-			  hf_preload_describe(&child, desc, sizeof(desc)));
-		free(child.out);
+		CHECK_MSG(hf_preload_run_ok(m, args, 120, prefix, "; bounded\n", why, sizeof(why)),
+			  "%s: %s", hf_preload_mode_name(m), why);
 	}
 	return hf_test_done();
 }
