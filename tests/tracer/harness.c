@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "check.h"
+#include "curl_body.h"
 
 #define MAX_CHILDREN 32
 
@@ -384,29 +385,9 @@ void th_workload_kill(struct th_workload *w)
 	fclose(w->out);
 }
 
-struct body {
-	char *data;
-	size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	char *grown = realloc(b->data, b->len + n + 1);
-
-	if (!grown)
-		return 0;
-	memcpy(grown + b->len, ptr, n);
-	b->len += n;
-	grown[b->len] = '\0';
-	b->data = grown;
-	return n;
-}
-
 static json_t *request(const struct th_daemon *d, const char *path, const char *post, long *status)
 {
-	struct body b = {0};
+	struct curl_body b = {0};
 	struct curl_slist *hdrs = NULL;
 	json_t *doc = NULL;
 	char url[512];
@@ -418,7 +399,7 @@ static json_t *request(const struct th_daemon *d, const char *path, const char *
 		return NULL;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", d->port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_append);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

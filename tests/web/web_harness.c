@@ -23,6 +23,8 @@
 
 #include <curl/curl.h>
 
+#include "curl_body.h"
+
 double harness_now(void)
 {
 	struct timespec ts;
@@ -214,31 +216,11 @@ pid_t harness_start_daemon(const char *listen, int port, char *const extra[], co
 	return pid;
 }
 
-struct growing {
-	char *data;
-	size_t len;
-};
-
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	struct growing *g = userdata;
-	size_t n = size * nmemb;
-	char *data = realloc(g->data, g->len + n + 1);
-
-	if (!data)
-		return 0;
-	memcpy(data + g->len, ptr, n);
-	g->len += n;
-	data[g->len] = '\0';
-	g->data = data;
-	return n;
-}
-
 struct http_reply http_do(const char *method, const char *url, const char *body, size_t body_len,
 			  const char *extra_header)
 {
 	struct http_reply r = {0};
-	struct growing b = {0}, h = {0};
+	struct curl_body b = {0}, h = {0};
 	struct curl_slist *headers = NULL;
 	double start = harness_now();
 	CURL *c = curl_easy_init();
@@ -249,9 +231,9 @@ struct http_reply http_do(const char *method, const char *url, const char *body,
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_append);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl_body_append);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
 	/* curl would wait a second for "100 Continue" before a large body. */
 	headers = curl_slist_append(headers, "Expect:");
