@@ -216,9 +216,10 @@ static void rel_release(mstate av, mchunkptr p, size_t size, struct rel_batch *b
 /*
  * Takes p's mark off, if it has one (leaving the pending list): returns the
  * bytes of its pages that are released, which leave the released books; the
- * caller says where they go.
+ * caller says where they go.  A chunk too small to hold a whole page has no
+ * mark: rel_take answers that inline, without reading the chunk's words.
  */
-static size_t rel_take(mstate av, mchunkptr p, size_t size)
+static __attribute__((noinline)) size_t rel_take_marked(mstate av, mchunkptr p, size_t size)
 {
 	struct rel_words *w;
 	size_t released;
@@ -241,6 +242,13 @@ static size_t rel_take(mstate av, mchunkptr p, size_t size)
 	return released;
 }
 
+static inline size_t rel_take(mstate av, mchunkptr p, size_t size)
+{
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return 0;
+	return rel_take_marked(av, p, size);
+}
+
 /* Released pages going back into use: an allocation, or the top chunk. */
 static inline void rel_reuse(mstate av, size_t bytes)
 {
@@ -252,13 +260,11 @@ static inline void rel_reuse(mstate av, size_t bytes)
  * bytes (rel_take's results) sum to carried.  It becomes pending if it is
  * big enough or holds released pages already.
  */
-static void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
+static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, size_t s,
+						      size_t carried)
 {
-	size_t thr = mp_.release_threshold;
 	struct rel_words *w;
 
-	if (carried == 0 && (thr == 0 || s < thr))
-		return;
 	if (rel_span(q, s) == 0) {
 		rel_reuse(av, carried);
 		return;
@@ -287,6 +293,16 @@ static void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
 		av->rel_pending_head = q;
 	av->rel_pending_tail = q;
 	av->books.released_bytes += carried;
+}
+
+/* The common case, a merged chunk below the threshold with nothing released, stays inline. */
+static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
+{
+	size_t thr = mp_.release_threshold;
+
+	if (carried == 0 && (thr == 0 || s < thr))
+		return;
+	rel_mark_merged(av, q, s, carried);
 }
 
 /*

@@ -312,15 +312,40 @@ static inline void ptm_i_books_open(mstate av)
 	av->books.lock_acquisitions++;
 }
 
-/* Copies the books into pub, under pub's seqlock; the caller holds the lock. */
+/*
+ * Copies the books into pub, under pub's seqlock; the caller holds the lock.
+ * Every unlock publishes, so this sits on the path of every free and of
+ * every malloc that misses the thread cache, and there its instruction count
+ * is what costs: a free of a scattered chunk waits on several cache misses,
+ * and the next free's loads can only overlap them if the processor's window
+ * reaches past this free's tail.  On alloc_bench's swiss_cheese (90,000
+ * such frees) a call to memcpy here made the frees take a quarter longer
+ * than leaving the copy out, and 17 word stores a third longer; eight
+ * 16-byte moves and one 8-byte move, inline, cost about an eighth.  Readers
+ * check gen, so how the words are moved does not matter to them.
+ */
+typedef uint64_t ptm_books_pair __attribute__((vector_size(16), aligned(8), may_alias));
+
 static inline void ptm_i_books_publish(mstate av)
 {
-	const size_t from = offsetof(struct ptm_abi_arena, system_bytes);
+	enum {
+		FROM = offsetof(struct ptm_abi_arena, system_bytes),
+		BYTES = sizeof(struct ptm_abi_arena) - FROM,
+		PAIRS = BYTES / sizeof(ptm_books_pair),
+	};
+	const char *src = (const char *)&av->books + FROM;
+	char *dst = (char *)&av->pub + FROM;
 	uint64_t gen = av->pub.gen;
 
+	_Static_assert(BYTES % sizeof(uint64_t) == 0, "the books are whole 64-bit words");
 	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memcpy((char *)&av->pub + from, (const char *)&av->books + from, sizeof(av->pub) - from);
+#pragma GCC unroll 16
+	for (size_t i = 0; i < PAIRS; i++)
+		((ptm_books_pair *)dst)[i] = ((const ptm_books_pair *)src)[i];
+	if (BYTES % sizeof(ptm_books_pair) != 0)
+		((uint64_t *)dst)[BYTES / sizeof(uint64_t) - 1] =
+			((const uint64_t *)src)[BYTES / sizeof(uint64_t) - 1];
 	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
 }
 

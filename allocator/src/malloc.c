@@ -55,6 +55,12 @@
  * arenas on 64 MiB-aligned heaps (arena.c), up to 8 per core; exited
  * threads' arenas are reused first; a thread's cache returns to the arenas
  * when it exits.  Each arena has one mutex; the thread cache needs none.
+ * Once the main arena's heap passes 8 MiB, an extension of the break for a
+ * small request (below 1 KiB) is faulted in at once with
+ * MADV_POPULATE_WRITE rather than page by page (sysmem.c): a heap carved
+ * into many small blocks uses all of it soon, and one system call costs
+ * less than a trap per page; at most the top pad (128 KiB) is resident
+ * before its use.
  *
  * Vital statistics
  * ----------------
@@ -149,7 +155,9 @@
  * statistic: it only decides when to leave them).  Each arena keeps books of its free
  * chunks (counted as they enter and leave the bins, under the lock it already
  * holds) and of its lock (acquisitions, contended waits and their time), and
- * publishes them, with a seqlock that moves with the lock, in a block other
+ * publishes them at each unlock (inline 16-byte moves: a free waits on cache
+ * misses, and a longer tail keeps the next free's loads from overlapping
+ * them), with a seqlock that moves with the lock, in a block other
  * processes can read (ptm_stats_abi.h), version 3 with each arena's largest
  * free chunk (top, or the binned maximum tracked as chunks enter and leave
  * the bins, recomputed from the binmap only when its last chunk leaves and
