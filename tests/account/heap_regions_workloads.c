@@ -30,33 +30,19 @@ static char build_dir[1024];
 /* Starts a workload, lets it run its phase and keeps its TRUTH line. */
 static bool start(struct run *r, const char *preload, char *const argv[])
 {
-	char *line = NULL;
-	size_t cap = 0;
-
 	r->truth = NULL;
 	if (workload_spawn(&r->w, build_dir, preload, argv) != 0)
 		return false;
 	if (write(r->w.in, "\n", 1) != 1)
 		return false;
-	while (getline(&line, &cap, r->w.out) > 0) {
-		if (strncmp(line, "TRUTH {", 7) == 0) {
-			r->truth = line;
-			return true;
-		}
-	}
-	free(line);
-	return false;
+	r->truth = workload_truth(&r->w);
+	return r->truth != NULL;
 }
 
 static int finish(struct run *r)
 {
-	int status = 0;
-
-	close(r->w.in);
-	waitpid(r->w.pid, &status, 0);
-	fclose(r->w.out);
 	free(r->truth);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return workload_finish(&r->w);
 }
 
 /* The number after "a":...,"b": along a dotted path of the TRUTH line. */

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct workload_proc {
@@ -56,6 +58,39 @@ static inline int workload_spawn(struct workload_proc *w, const char *build_dir,
 	w->in = to[1];
 	w->out = fdopen(from[0], "r");
 	return w->out ? 0 : -ENOMEM;
+}
+
+/*
+ * Reads lines until "TRUTH {...}"; returns that line from its "{" on,
+ * malloc'ed (the caller frees it), or NULL at EOF.
+ */
+static inline char *workload_truth(struct workload_proc *w)
+{
+	char *line = NULL;
+	size_t cap = 0;
+
+	while (getline(&line, &cap, w->out) > 0) {
+		if (strncmp(line, "TRUTH {", 7) == 0) {
+			memmove(line, line + 6, strlen(line + 6) + 1);
+			return line;
+		}
+	}
+	free(line);
+	return NULL;
+}
+
+/*
+ * Closes its stdin (the protocol's last line), reaps it and returns its exit
+ * status, or 128 + the signal that ended it.
+ */
+static inline int workload_finish(struct workload_proc *w)
+{
+	int status = 0;
+
+	close(w->in);
+	waitpid(w->pid, &status, 0);
+	fclose(w->out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 #endif /* HF_TEST_WORKLOAD_SPAWN_H */

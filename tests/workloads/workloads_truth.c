@@ -42,30 +42,14 @@ static void go(struct run *r)
 	CHECK(write(r->w.in, "\n", 1) == 1);
 }
 
-/* Reads lines until one starts with "TRUTH "; returns its JSON, malloc'ed. */
 static char *truth(struct run *r)
 {
-	char *line = NULL;
-	size_t cap = 0;
-
-	while (getline(&line, &cap, r->w.out) > 0) {
-		if (strncmp(line, "TRUTH {", 7) == 0) {
-			memmove(line, line + 6, strlen(line + 6) + 1);
-			return line;
-		}
-	}
-	free(line);
-	return NULL;
+	return workload_truth(&r->w);
 }
 
 static int finish(struct run *r)
 {
-	int status = 0;
-
-	close(r->w.in);
-	waitpid(r->w.pid, &status, 0);
-	fclose(r->w.out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return workload_finish(&r->w);
 }
 
 /* The value after "a":...,"b": following the dotted path; NULL if absent. */
