@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "probe_site.h"
+#include "free_port.h"
 #include "raw_uprobe.h"
 
 #define MAX_ROUNDS 15
@@ -166,20 +167,6 @@ static char *read_until(FILE *f, const char *prefix, double timeout)
 	return NULL;
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* GET path from 127.0.0.1:port; returns the HTTP status, body in buf. */
 static int http_get(int port, const char *path, char *buf, size_t len)
 {
@@ -280,7 +267,7 @@ static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
 				NULL};
 		char path[64];
 
-		*port = free_port();
+		*port = free_loopback_port();
 		snprintf(listen_s, sizeof(listen_s), "127.0.0.1:%d", *port);
 		snprintf(heapfragd, sizeof(heapfragd), "%s/bin/heapfragd", build_dir);
 		if (spawn(tracer, argv, 0, true))

@@ -29,24 +29,10 @@
 #include "../contention/workload_ctl.h"
 #include "check.h"
 #include "doctor.h"
+#include "free_port.h"
 #include "snapshot_fixture.h"
 
 #define CATCH_UP_SECONDS 120
-
-/* A port nobody listens on now (the kernel's choice for port 0). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
 
 /* GET path from 127.0.0.1:port; the body as a JSON object, or NULL unless status 200. */
 static json_t *get_json(int port, const char *path)
@@ -231,7 +217,7 @@ int main(int argc, char **argv)
 
 	CHECK(workload_start(&w, wargv, NULL) == 0);
 	CHECK(workload_expect(&w, "READY", line, sizeof(line)) == 0);
-	port = free_port();
+	port = free_loopback_port();
 	CHECK(port > 0);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)w.pid);

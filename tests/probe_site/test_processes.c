@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "free_port.h"
 #include "probe_site.h"
 #include "ps_util.h"
 
@@ -254,20 +255,6 @@ static void test_libptm_when_built(void)
 	stop(pid, fd);
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(s, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (s >= 0)
-		close(s);
-	return port;
-}
-
 static void test_redis_resolves_jemalloc(void)
 {
 	char port[16], why[256];
@@ -289,7 +276,7 @@ static void test_redis_resolves_jemalloc(void)
 
 	if (access(argv[0], X_OK) != 0)
 		HF_SKIP("redis-server is not installed");
-	snprintf(port, sizeof(port), "%d", free_port());
+	snprintf(port, sizeof(port), "%d", free_loopback_port());
 	pid = spawn(argv, environ, &fd);
 	CHECK_MSG(wait_for(fd, "Ready to accept connections", 15000), "redis-server did not start");
 	CHECK_MSG(hf_alloc_target_find(pid, &t, why, sizeof(why)) == 0, "redis: %s", why);

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "curl_body.h"
+#include "free_port.h"
 
 #define MAX_CHILDREN 32
 
@@ -121,22 +122,6 @@ const char *th_libjemalloc(void)
 	return access(p, R_OK) == 0 ? p : NULL;
 }
 
-/* A port nobody listens on now: bind to 0 and let the kernel pick. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 int th_daemon_start(struct th_daemon *d, const char *const *args)
 {
 	const char *argv[64];
@@ -145,7 +130,7 @@ int th_daemon_start(struct th_daemon *d, const char *const *args)
 	double deadline;
 
 	memset(d, 0, sizeof(*d));
-	d->port = free_port();
+	d->port = free_loopback_port();
 	if (d->port <= 0)
 		return -1;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);

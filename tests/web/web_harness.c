@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "curl_body.h"
+#include "free_port.h"
 
 double harness_now(void)
 {
@@ -62,18 +63,9 @@ const char *harness_missing(void)
 
 int harness_free_port(void)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port = 0;
+	int port = free_loopback_port();
 
-	if (fd < 0)
-		return 0;
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
+	return port > 0 ? port : 0;
 }
 
 char *harness_tmpdir(const char *tag)
