@@ -55,6 +55,7 @@ static const char *all_workloads[] = {
 struct sample {
 	double seconds;
 	long base_kb, peak_kb, after_kb;
+	double alloc_s, free_s; /* swiss_cheese's two loops; -1 for the others */
 };
 
 /* Runs one workload under one allocator; 0 or a negative errno. */
@@ -98,8 +99,11 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	}
 	f = fdopen(pipefd[0], "r");
 	if (!f || !fgets(line, sizeof(line), f) ||
-	    sscanf(line, "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld",
-		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb) != 4)
+	    sscanf(line,
+		   "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%lf "
+		   "free_s=%lf",
+		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb, &out->alloc_s,
+		   &out->free_s) != 6)
 		err = -EPROTO;
 	if (f)
 		fclose(f);
@@ -204,8 +208,10 @@ int main(int argc, char **argv)
 
 	for (int w = 0; w < nr_chosen; w++) {
 		double secs[MAX_ALLOC][MAX_ROUNDS], heap[MAX_ALLOC][MAX_ROUNDS];
-		double after[MAX_ALLOC][MAX_ROUNDS];
+		double after[MAX_ALLOC][MAX_ROUNDS], alloc_s[MAX_ALLOC][MAX_ROUNDS];
+		double free_s[MAX_ALLOC][MAX_ROUNDS];
 		double med_s[MAX_ALLOC], med_h[MAX_ALLOC], med_after[MAX_ALLOC];
+		double med_alloc[MAX_ALLOC], med_free[MAX_ALLOC];
 		int ok[MAX_ALLOC] = {0};
 
 		for (int r = 0; r < rounds; r++) {
@@ -223,6 +229,8 @@ int main(int argc, char **argv)
 					continue;
 				}
 				secs[a][ok[a]] = s.seconds;
+				alloc_s[a][ok[a]] = s.alloc_s;
+				free_s[a][ok[a]] = s.free_s;
 				heap[a][ok[a]] = (double)(s.peak_kb - s.base_kb) / 1024.0;
 				after[a][ok[a]] = s.peak_kb > s.base_kb
 							  ? (double)(s.after_kb - s.base_kb) /
@@ -235,6 +243,8 @@ int main(int argc, char **argv)
 			med_s[a] = ok[a] ? median(secs[a], ok[a]) : NAN;
 			med_h[a] = ok[a] ? median(heap[a], ok[a]) : NAN;
 			med_after[a] = ok[a] ? median(after[a], ok[a]) : NAN;
+			med_alloc[a] = ok[a] ? median(alloc_s[a], ok[a]) : NAN;
+			med_free[a] = ok[a] ? median(free_s[a], ok[a]) : NAN;
 		}
 		printf("%-18s %10.3f %10.1f", chosen[w], med_s[0], med_h[0]);
 		for (size_t a = 1; a < NR_ALLOC; a++)
@@ -249,6 +259,12 @@ int main(int argc, char **argv)
 				if (allocators[a].available)
 					printf(" %s %.0f%%", allocators[a].name,
 					       100.0 * med_after[a]);
+			printf("\n%-18s", "  its two loops");
+			printf(" timed apart, malloc+memset / free, seconds:");
+			for (size_t a = 0; a < NR_ALLOC; a++)
+				if (allocators[a].available)
+					printf(" %s %.3f/%.3f", allocators[a].name, med_alloc[a],
+					       med_free[a]);
 			printf("\n");
 		}
 	}

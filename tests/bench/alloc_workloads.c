@@ -5,10 +5,12 @@
  * Usage: alloc_workloads NAME
  * Runs one workload on whatever malloc the process has (the benchmark
  * driver swaps it with LD_PRELOAD) and prints one line:
- *   seconds=S base_rss_kb=K peak_rss_kb=K rss_after_kb=K
+ *   seconds=S base_rss_kb=K peak_rss_kb=K rss_after_kb=K alloc_s=A free_s=F
  * seconds covers the measured phase only; base_rss_kb is VmRSS before it,
  * peak_rss_kb VmHWM and rss_after_kb VmRSS when it ends (for swiss_cheese:
- * right after the frees, the surviving 10% still live).
+ * right after the frees, the surviving 10% still live).  alloc_s and free_s
+ * time swiss_cheese's two loops apart (the shuffle between them in neither);
+ * other workloads print -1 for both.
  * Every workload is deterministic: a fixed-seed xorshift drives it.
  */
 #include <pthread.h>
@@ -210,6 +212,7 @@ static void producer_consumer(void)
 
 /* The seed's incident: 100,000 x 1000-byte messages, 90% freed at random. */
 static void **cheese;
+static double alloc_seconds = -1, free_seconds = -1;
 
 static void swiss_cheese(void)
 {
@@ -217,22 +220,27 @@ static void swiss_cheese(void)
 	size_t *order = malloc(MSGS * sizeof(*order));
 	uint64_t s = 2024;
 
+	double t0 = now_seconds();
+
 	cheese = malloc(MSGS * sizeof(*cheese));
 	for (size_t i = 0; i < MSGS; i++) {
 		cheese[i] = malloc(1000);
 		memset(cheese[i], 'm', 1000);
 		order[i] = i;
 	}
+	alloc_seconds = now_seconds() - t0;
 	for (size_t i = MSGS - 1; i > 0; i--) {
 		size_t j = rng_next(&s) % (i + 1), t = order[i];
 
 		order[i] = order[j];
 		order[j] = t;
 	}
+	t0 = now_seconds();
 	for (size_t i = 0; i < MSGS * 9 / 10; i++) {
 		free(cheese[order[i]]);
 		cheese[order[i]] = NULL;
 	}
+	free_seconds = now_seconds() - t0;
 	free(order);
 }
 
@@ -268,8 +276,10 @@ int main(int argc, char **argv)
 		else
 			larson(argv[1][7] - '0');
 		t1 = now_seconds();
-		printf("seconds=%.6f base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld\n", t1 - t0,
-		       base, status_kb("VmHWM:"), status_kb("VmRSS:"));
+		printf("seconds=%.6f base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%.6f "
+		       "free_s=%.6f\n",
+		       t1 - t0, base, status_kb("VmHWM:"), status_kb("VmRSS:"), alloc_seconds,
+		       free_seconds);
 		return 0;
 	}
 	fprintf(stderr, "alloc_workloads: unknown workload '%s'\n", argv[1]);
