@@ -35,15 +35,12 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "exec_gate.h"
 #include "heap_regions.h"
 #include "log.h"
-#include "arena_map.h"
-#include "contention.h"
-#include "exec_gate.h"
 #include "probe_site.h"
 #include "procfs.h"
-#include "ptm_books.h"
-#include "ptm_usdt.h"
+#include "room.h"
 #include "tracer.h"
 
 extern char **environ;
@@ -66,22 +63,12 @@ struct proc {
 	struct hf_probes *probes;
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
 	bool regions_known;
-	bool contention;      /* its arena-lock waits are counted (glibc, exact mode) */
-	bool ptm_usdt;        /* libptm's USDT probes are attached (libptm, both modes) */
-	uint64_t main_arena;  /* glibc's main_arena in the target once found, else 0 */
-	uint64_t ptm_books;   /* libptm's ptm_stats_block in the target once found, else 0 */
-	bool ptm_books_tried; /* located once per image: a failure is not retried */
+	/* Its allocator's room (room.h) and the room's state for it. */
+	const struct hf_room *room;
+	void *room_state;
+	bool room_added;
+	bool adopted; /* listed by -a: no per-process probes */
 	struct hf_snapshot snap;
-};
-
-/* A process's arenas as read in one interval, and libptm's USDT numbers. */
-struct arena_read {
-	bool known;
-	bool truncated;
-	size_t n;
-	struct hf_arena v[HF_MAX_ARENAS];
-	bool usdt_known;
-	struct hf_ptm_usdt_stats usdt;
 };
 
 struct watched_exe {
@@ -94,8 +81,7 @@ struct hf_registry {
 	pthread_mutex_t lock;
 	struct hf_options opts;
 	struct hf_tracer *tracer;
-	struct hf_contention *contention; /* NULL when arena-lock counting is off */
-	struct hf_ptm_usdt *ptm_usdt;     /* NULL when libptm's USDT probes are off */
+	void **rooms;                     /* each room's state, in the order of hf_rooms[] */
 	struct hf_exec_gate *gate;        /* -e: NULL without -e, with -a, or when it failed */
 	uint64_t dropped_forgotten;       /* drops of processes already forgotten */
 	struct proc *procs;
@@ -166,126 +152,51 @@ static void fill_identity(struct hf_registry *r, struct proc *p, const char *com
 	s->tracing.live_map_entries = 0;
 }
 
-/* Reads what BPF counted and what /proc says into p's snapshot (no lock held). */
-/*
- * Reads the arenas of a glibc process: through the contention counter when
- * it counts the process (lock numbers included), else from the target's
- * memory alone (lock numbers unknown).  Not knowing them yet (no malloc so
- * far) is no error; the previous list stays.
- */
-static void read_arenas(struct hf_registry *r, struct proc *p, struct arena_read *a)
+/* The state of a room in r; NULL for a room without one. */
+static void *room_ctx(struct hf_registry *r, const struct hf_room *room)
 {
-	enum hf_main_arena_source src;
-	struct hf_libc_map libc;
-	int err;
-
-	a->known = false;
-	if (!p->target_known || p->target.kind != HF_ALLOC_GLIBC)
-		return;
-	if (p->contention) {
-		err = hf_contention_arenas(r->contention, p->pid, a->v, HF_MAX_ARENAS, &a->n,
-					   &a->truncated, NULL);
-	} else {
-		err = 0;
-		if (!p->main_arena) {
-			err = hf_libc_map_read(p->pid, &libc);
-			if (!err)
-				err = hf_main_arena_find(p->pid, &libc, 0, &p->main_arena, &src);
-		}
-		if (!err)
-			err = hf_arena_map_read(p->pid, p->main_arena, a->v, HF_MAX_ARENAS, &a->n,
-						&a->truncated);
-	}
-	a->known = err == 0;
+	for (size_t i = 0; i < hf_nr_rooms; i++)
+		if (hf_rooms[i] == room)
+			return r->rooms ? r->rooms[i] : NULL;
+	return NULL;
 }
 
-/*
- * A libptm process's own books (both modes, no probe): exact free chunks,
- * mapped bytes (mallinfo2()'s arena + hblkhd) and arenas with their lock
- * numbers.  The block is found once per image; a read that fails this
- * interval (a writer preempted inside its lock: -EAGAIN) keeps /proc's
- * numbers and the previous arena list; a block that breaks the ABI is not
- * read again.
- */
-static void read_ptm_books(struct proc *p, struct hf_regions *regions, struct arena_read *a)
+static struct hf_room_proc room_proc(const struct proc *p)
 {
-	struct hf_ptm_books *b;
-	int err;
-
-	if (!p->target_known || p->target.kind != HF_ALLOC_LIBPTM)
-		return;
-	if (!p->ptm_books_tried) {
-		p->ptm_books_tried = true;
-		err = hf_ptm_books_locate(p->pid, p->target.path, &p->ptm_books);
-		if (err) {
-			p->ptm_books = 0;
-			if (err != -ESRCH)
-				hf_log(HF_LOG_WARN,
-				       "process %d: libptm's books not found in %s: %s; free "
-				       "chunks and arenas stay unknown",
-				       p->pid, p->target.path, strerror(-err));
-			return;
-		}
-	}
-	if (!p->ptm_books)
-		return;
-	b = malloc(sizeof(*b));
-	if (!b)
-		return;
-	err = hf_ptm_books_read(p->pid, p->ptm_books, b);
-	if (!err) {
-		hf_ptm_books_fill(b, regions, a->v, HF_MAX_ARENAS, &a->n, &a->truncated);
-		a->known = true;
-	} else if (err != -EAGAIN && err != -ESRCH) {
-		hf_log(HF_LOG_WARN, "process %d: libptm's books at %#llx unreadable: %s", p->pid,
-		       (unsigned long long)p->ptm_books, strerror(-err));
-		p->ptm_books = 0;
-	}
-	free(b);
+	return (struct hf_room_proc){
+		.pid = p->pid, .mode = p->mode, .target = &p->target, .own_probes = !p->adopted};
 }
 
-/*
- * libptm's USDT numbers.  The books stay the source of libptm's arena list
- * (exact since the process started, acquisitions included); only when they
- * cannot be read does the list come from the probes: the arenas that had an
- * event since attach, with their lock waits since then, and an arena whose
- * index no arena_create/arena_reuse has shown listed as a thread arena.
- */
-static void read_ptm_usdt(struct hf_registry *r, struct proc *p, struct arena_read *a)
+/* Tells p's allocator's room that p is traced (once per image). */
+static void room_add(struct hf_registry *r, struct proc *p)
 {
-	const struct hf_ptm_usdt_stats *u = &a->usdt;
+	struct hf_room_proc rp = room_proc(p);
 
-	a->usdt_known = false;
-	if (!p->ptm_usdt || hf_ptm_usdt_read(r->ptm_usdt, p->pid, &a->usdt) != 0)
-		return;
-	a->usdt_known = true;
-	if (a->known)
-		return;
-	for (a->n = 0; a->n < u->nr_arenas && a->n < HF_MAX_ARENAS; a->n++) {
-		const struct hf_ptm_usdt_arena *ua = &u->arenas[a->n];
+	p->room = hf_room_of(p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN);
+	p->room_state = NULL;
+	p->room_added = p->target_known && p->room->add;
+	if (p->room_added)
+		p->room->add(room_ctx(r, p->room), &rp, &p->room_state);
+}
 
-		a->v[a->n] = (struct hf_arena){
-			.address = ua->address,
-			.kind = ua->index == 0 ? HF_ARENA_MAIN : HF_ARENA_THREAD,
-			.heaps = HF_UNKNOWN,
-			.mapped_bytes = HF_UNKNOWN,
-			.threads = HF_UNKNOWN,
-			.lock =
-				{
-					.acquisitions = HF_UNKNOWN,
-					.contended = ua->contended,
-					.wait_seconds = (double)ua->wait_ns / 1e9,
-					.max_wait_seconds = (double)ua->max_wait_ns / 1e9,
-				},
-		};
-	}
-	a->truncated = u->arenas_truncated;
-	a->known = true;
+/* The kernel side of the room goes; its state stays until room_free. */
+static void room_stop(struct hf_registry *r, struct proc *p)
+{
+	if (p->room_added && p->room->stop)
+		p->room->stop(room_ctx(r, p->room), p->room_state);
+	p->room_added = false;
+}
+
+static void room_free(struct proc *p)
+{
+	if (p->room && p->room->free_state && p->room_state)
+		p->room->free_state(p->room_state);
+	p->room_state = NULL;
 }
 
 /* Reads what BPF counted and what /proc says for p (no lock held). */
 static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
-		   struct hf_regions *regions, struct arena_read *arenas)
+		   struct hf_regions *regions, struct hf_room_read *rr)
 {
 	struct hf_span *spans = NULL;
 	size_t nr_spans = 0;
@@ -307,92 +218,33 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 	}
 	err = hf_regions_read(p->pid, p->snap.allocator.kind, p->mode, spans, nr_spans, regions);
 	free(spans);
-	if (!err) {
-		read_arenas(r, p, arenas);
-		read_ptm_books(p, regions, arenas);
-		read_ptm_usdt(r, p, arenas);
+	memset(rr, 0, sizeof(*rr));
+	rr->regions = regions;
+	if (!err && p->room && p->room->read && p->room_state) {
+		struct hf_room_proc rp = room_proc(p);
+
+		p->room->read(room_ctx(r, p->room), p->room_state, &rp, rr);
 	}
 	return err;
 }
 
 static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regions *regions,
-		  const struct arena_read *arenas, double now)
+		  const struct hf_room_read *rr, double now)
 {
 	hf_account(raw, regions, now, &p->snap);
 	p->snap.tracing.dropped_events = raw->dropped_events;
 	p->snap.tracing.live_map_entries = raw->live_map_entries;
-	if (arenas && arenas->known) {
-		memcpy(p->snap.arenas, arenas->v, arenas->n * sizeof(arenas->v[0]));
-		p->snap.nr_arenas = (uint32_t)arenas->n;
-		p->snap.arenas_truncated = arenas->truncated;
+	if (rr && rr->arenas_known) {
+		memcpy(p->snap.arenas, rr->arenas, rr->nr_arenas * sizeof(rr->arenas[0]));
+		p->snap.nr_arenas = (uint32_t)rr->nr_arenas;
+		p->snap.arenas_truncated = rr->arenas_truncated;
 	}
-	if (arenas && arenas->usdt_known) {
-		const struct hf_ptm_usdt_stats *u = &arenas->usdt;
-
+	if (rr && rr->ptm_events_known) {
 		p->snap.ptm_events_known = true;
-		p->snap.ptm_events = (struct hf_ptm_events){
-			.heap_grow_bytes = u->grow_bytes,
-			.heap_shrink_bytes = u->shrink_bytes,
-			.page_releases = u->release_calls,
-			.page_release_bytes = u->release_bytes,
-			.arena_creates = u->count[HF_PTM_USDT_ARENA_CREATE],
-			.arena_reuses = u->count[HF_PTM_USDT_ARENA_REUSE],
-			.trims = u->count[HF_PTM_USDT_TRIM],
-		};
-		p->snap.sampled_known = u->count[HF_PTM_USDT_SAMPLE_ALLOC] > 0;
-		p->snap.sampled.live_bytes = u->live_weight;
-		p->snap.sampled.live_samples = u->live_samples;
-		p->snap.sampled.samples = u->count[HF_PTM_USDT_SAMPLE_ALLOC];
-		p->snap.sampled.dropped = u->sample_drops;
-		memcpy(p->snap.sampled.live_bytes_by_size, u->live_by_size,
-		       sizeof(u->live_by_size));
+		p->snap.ptm_events = rr->ptm_events;
+		p->snap.sampled_known = rr->sampled_known;
+		p->snap.sampled = rr->sampled;
 	}
-}
-
-/* Starts counting p's arena-lock waits where that can be done; a failure only loses them. */
-static void add_contention(struct hf_registry *r, struct proc *p)
-{
-	char why[256] = "";
-	int err;
-
-	if (!r->contention || p->mode != HF_MODE_EXACT || !p->target_known ||
-	    p->target.kind != HF_ALLOC_GLIBC)
-		return;
-	err = hf_contention_add(r->contention, p->pid, p->target.path, why, sizeof(why));
-	if (err)
-		hf_log(HF_LOG_WARN, "arena-lock contention of process %d is not counted: %s",
-		       p->pid, why[0] ? why : strerror(-err));
-	else
-		p->contention = true;
-}
-
-static void remove_contention(struct hf_registry *r, struct proc *p)
-{
-	if (p->contention)
-		hf_contention_remove(r->contention, p->pid);
-	p->contention = false;
-}
-
-/* Attaches libptm's USDT probes (both modes: they cost nothing on the fast path). */
-static void add_ptm_usdt(struct hf_registry *r, struct proc *p)
-{
-	int err;
-
-	if (!r->ptm_usdt || !p->target_known || p->target.kind != HF_ALLOC_LIBPTM)
-		return;
-	err = hf_ptm_usdt_add(r->ptm_usdt, p->pid, p->target.path);
-	if (err)
-		hf_log(HF_LOG_WARN, "libptm probes of process %d in %s are off: %s", p->pid,
-		       p->target.path, strerror(-err));
-	else
-		p->ptm_usdt = true;
-}
-
-static void remove_ptm_usdt(struct hf_registry *r, struct proc *p)
-{
-	if (p->ptm_usdt)
-		hf_ptm_usdt_remove(r->ptm_usdt, p->pid);
-	p->ptm_usdt = false;
 }
 
 /*
@@ -406,7 +258,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 			 bool expect_exec, bool forked, struct hf_probes *inherited, char *why,
 			 size_t why_len)
 {
-	struct arena_read *arenas = NULL;
+	struct hf_room_read *rr = NULL;
 	struct hf_regions regions;
 	struct hf_proc_stat st;
 	struct hf_raw raw;
@@ -492,19 +344,18 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	 * The spawned command is still heapfragd's copy until it execs: its
 	 * first snapshot is of the program, at the next interval.
 	 */
-	add_contention(r, p);
-	add_ptm_usdt(r, p);
-	arenas = malloc(sizeof(*arenas));
-	err = expect_exec ? -EAGAIN : !arenas ? -ENOMEM : measure(r, p, &raw, &regions, arenas);
+	room_add(r, p);
+	rr = malloc(sizeof(*rr));
+	err = expect_exec ? -EAGAIN : !rr ? -ENOMEM : measure(r, p, &raw, &regions, rr);
 	pthread_mutex_lock(&r->lock);
 	if (!err) {
-		apply(p, &raw, &regions, arenas, now_unix());
+		apply(p, &raw, &regions, rr, now_unix());
 		p->regions = regions;
 		p->regions_known = true;
 	}
 	p->pending = false;
 	pthread_mutex_unlock(&r->lock);
-	free(arenas);
+	free(rr);
 	return 0;
 
 cleanup:
@@ -529,8 +380,7 @@ int hf_registry_attach(struct hf_registry *r, pid_t pid, enum hf_mode mode, char
 /* Under r->lock: the probes go, the kernel side forgets, the entry is hidden. */
 static void stop_tracing(struct hf_registry *r, struct proc *p)
 {
-	remove_contention(r, p);
-	remove_ptm_usdt(r, p);
+	room_stop(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	if (!p->exited)
@@ -731,12 +581,10 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		hf_tracer_forget_blocks(r->tracer, pid);
 		old->target = p->target;
 		old->target_known = p->target_known;
-		old->ptm_books = 0;
-		old->ptm_books_tried = false;
-		old->main_arena = 0;
-		/* The probes sat in the old image's objects: the new image gets its own. */
-		remove_ptm_usdt(r, old);
-		add_ptm_usdt(r, old);
+		/* The room's probes and books were the old image's: the new one gets its own. */
+		room_stop(r, old);
+		room_free(old);
+		room_add(r, old);
 		old->snap.nr_arenas = 0;
 		old->snap.allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
 		snprintf(old->snap.allocator.path, sizeof(old->snap.allocator.path), "%s",
@@ -750,6 +598,8 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		free(p);
 		return;
 	}
+	p->adopted = true;
+	room_add(r, p);
 	fill_identity(r, p, st.comm);
 	p->next = r->procs;
 	r->procs = p;
@@ -772,8 +622,7 @@ static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
 		raw.calls_known = p->mode == HF_MODE_EXACT;
 		apply(p, &raw, &p->regions, NULL, now_unix());
 	}
-	remove_contention(r, p);
-	remove_ptm_usdt(r, p);
+	room_stop(r, p);
 	hf_probes_destroy(p->probes);
 	p->probes = NULL;
 	hf_tracer_forget(r->tracer, p->pid);
@@ -1029,21 +878,21 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 	err = hf_tracer_open(&cfg, on_event, r, &r->tracer);
 	if (err)
 		goto cleanup;
-	/* Arena-lock contention is a bonus: without it every other number stands. */
-	err = hf_contention_open(&(struct hf_contention_opts){.max_procs = opts->max_procs},
-				 &r->contention);
-	if (err) {
-		hf_log(HF_LOG_WARN, "arena-lock contention is off: %s", strerror(-err));
-		r->contention = NULL;
-		err = 0;
+	r->rooms = calloc(hf_nr_rooms, sizeof(*r->rooms));
+	if (!r->rooms) {
+		err = -ENOMEM;
+		goto cleanup;
 	}
-	/* So are libptm's probes and its sampled profile. */
-	err = hf_ptm_usdt_open(&(struct hf_ptm_usdt_opts){.max_procs = opts->max_procs},
-			       &r->ptm_usdt);
-	if (err) {
-		hf_log(HF_LOG_WARN, "libptm's USDT probes are off: %s", strerror(-err));
-		r->ptm_usdt = NULL;
-		err = 0;
+	for (size_t i = 0; i < hf_nr_rooms; i++) {
+		if (!hf_rooms[i]->open)
+			continue;
+		err = hf_rooms[i]->open(&(struct hf_room_config){.max_procs = opts->max_procs},
+					&r->rooms[i]);
+		if (err) {
+			hf_log(HF_LOG_ERROR, "failed to open the %s room: %s",
+			       hf_allocator_name(hf_rooms[i]->kind), strerror(-err));
+			goto cleanup;
+		}
 	}
 	*out = r;
 	return 0;
@@ -1059,6 +908,7 @@ static void free_list(struct proc *p)
 		struct proc *next = p->next;
 
 		hf_probes_destroy(p->probes);
+		room_free(p);
 		free(p);
 		p = next;
 	}
@@ -1077,8 +927,10 @@ void hf_registry_free(struct hf_registry *r)
 	free(r->all_probes);
 	free(r->all_objects);
 	free(r->exes);
-	hf_ptm_usdt_close(r->ptm_usdt);
-	hf_contention_close(r->contention);
+	for (size_t i = 0; r->rooms && i < hf_nr_rooms; i++)
+		if (hf_rooms[i]->close)
+			hf_rooms[i]->close(r->rooms[i]);
+	free(r->rooms);
 	hf_tracer_close(r->tracer);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1208,7 +1060,7 @@ int hf_registry_spawn(struct hf_registry *r, char **argv, pid_t *child, char *wh
 /* Takes a snapshot of every running process; drops exited ones past retention. */
 static void tick(struct hf_registry *r)
 {
-	struct arena_read *arenas = malloc(sizeof(*arenas));
+	struct hf_room_read *rr = malloc(sizeof(*rr));
 	struct proc **batch = NULL, **pp;
 	size_t n = 0, cap = 0;
 	uint64_t live_total = 0, dropped_total = 0, tracked = 0;
@@ -1234,17 +1086,17 @@ static void tick(struct hf_registry *r)
 	}
 	pthread_mutex_unlock(&r->lock);
 
-	for (size_t i = 0; i < n && arenas; i++) {
+	for (size_t i = 0; i < n && rr; i++) {
 		struct proc *p = batch[i];
 		struct hf_regions regions;
 		struct hf_raw raw;
 		int err;
 
-		err = measure(r, p, &raw, &regions, arenas);
+		err = measure(r, p, &raw, &regions, rr);
 		now = now_unix();
 		pthread_mutex_lock(&r->lock);
 		if (!err && !p->dead && !p->exited) {
-			apply(p, &raw, &regions, arenas, now);
+			apply(p, &raw, &regions, rr, now);
 			p->regions = regions;
 			p->regions_known = true;
 		}
@@ -1254,7 +1106,7 @@ static void tick(struct hf_registry *r)
 			       strerror(-err));
 	}
 	free(batch);
-	free(arenas);
+	free(rr);
 
 	now = now_unix();
 	pthread_mutex_lock(&r->lock);
@@ -1266,6 +1118,7 @@ static void tick(struct hf_registry *r)
 			if (hf_known(p->snap.tracing.dropped_events))
 				r->dropped_forgotten += p->snap.tracing.dropped_events;
 			*pp = p->next;
+			room_free(p);
 			free(p);
 			continue;
 		}
@@ -1280,16 +1133,9 @@ static void tick(struct hf_registry *r)
 	r->stats.nr_drop_reasons = 1;
 	r->stats.dropped[0].reason = "map_full";
 	r->stats.dropped[0].count = dropped_total + r->dropped_forgotten;
-	if (r->contention) {
-		r->stats.nr_drop_reasons = 2;
-		r->stats.dropped[1].reason = "contention_map_full";
-		r->stats.dropped[1].count = hf_contention_dropped(r->contention);
-	}
-	if (r->ptm_usdt) {
-		r->stats.dropped[r->stats.nr_drop_reasons].reason = "ptm_usdt_arenas_map_full";
-		r->stats.dropped[r->stats.nr_drop_reasons++].count =
-			hf_ptm_usdt_dropped(r->ptm_usdt);
-	}
+	for (size_t i = 0; i < hf_nr_rooms; i++)
+		if (hf_rooms[i]->stats && r->rooms[i])
+			hf_rooms[i]->stats(r->rooms[i], &r->stats);
 	hf_tracer_map_stats(r->tracer, live_total, &r->stats);
 	pthread_mutex_unlock(&r->lock);
 }

@@ -108,6 +108,7 @@ void hf_snapshot_init(struct hf_snapshot *s)
 	s->ptm_events_known = false;
 	s->sampled_known = false;
 	s->latency_known = false;
+	hf_census_init(&s->census);
 	s->nr_arenas = 0;
 	s->arenas_truncated = false;
 }

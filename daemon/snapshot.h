@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "census.h"
+
 #define HF_UNKNOWN  UINT64_MAX
 #define hf_known(v) ((v) != HF_UNKNOWN)
 
@@ -240,6 +242,7 @@ struct hf_snapshot {
 	struct hf_sampled_heap sampled;
 	bool latency_known; /* exact mode: calls are timed */
 	struct hf_call_latency latency[HF_LAT_OPS];
+	struct hf_census census; /* the latest heap census (census.h) */
 	uint32_t nr_arenas;
 	bool arenas_truncated;
 	struct hf_arena arenas[HF_MAX_ARENAS];

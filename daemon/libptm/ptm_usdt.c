@@ -14,7 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "../bpf/ptm_usdt.h"
+#include "../../bpf/ptm_usdt.h"
 #include "log.h"
 #include "ptm_usdt.skel.h"
 

@@ -18,7 +18,7 @@
 #include <bpf/libbpf.h>
 #include <capstone/capstone.h>
 
-#include "../bpf/contention.h"
+#include "../../bpf/contention.h"
 #include "arena_map.h"
 #include "contention.skel.h"
 #include "log.h"

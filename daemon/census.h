@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * census.h - the heap census: every chunk and every resident page of a
+ * process's heap, read from outside the process, with no probe on any
+ * allocator call.
+ *
+ * A room (room.h) that can walk its allocator's heap fills a struct
+ * hf_census (the process's totals, kept in its snapshot) and a struct
+ * hf_census_detail (each arena's numbers and the heap map: kept beside the
+ * snapshot, shared by reference, because it is large and only two routes
+ * need it).  Definitions, exactly as the walker computes them
+ * (daemon/glibc/heap_walk.c), are in README.md's "The heap census".
+ */
+#ifndef HF_CENSUS_H
+#define HF_CENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct hf_alloc_target;
+
+enum hf_census_state {
+	HF_CENSUS_NONE = 0, /* not walked yet: the document shows census null */
+	HF_CENSUS_COMPLETE,
+	HF_CENSUS_PARTIAL,
+	HF_CENSUS_UNAVAILABLE,
+};
+
+/* "complete", "partial", "unavailable" (and "none"). */
+const char *hf_census_state_name(enum hf_census_state s);
+
+#define HF_CENSUS_REASON_LEN 200
+
+struct hf_census_count {
+	uint64_t bytes;
+	uint64_t chunks;
+};
+
+/* One arena's numbers, or their sum over the complete arenas of a process. */
+struct hf_census_totals {
+	uint64_t system_bytes; /* the arena's system_mem */
+	struct hf_census_count in_use;
+	struct hf_census_count free; /* bins + fastbins + tcache; top is in bytes, not chunks */
+	uint64_t free_largest_bytes; /* the largest chunk in the bins (not top) */
+	struct hf_census_count bins;
+	struct hf_census_count fastbins;
+	struct hf_census_count tcache;
+	uint64_t top_bytes;
+	uint64_t tops; /* arenas with a top chunk (0 or 1 for one arena) */
+	/* The largest of top, binned and fastbin chunks: fragmentation.largest_free_chunk_bytes. */
+	uint64_t largest_any_bytes;
+	uint64_t resident_bytes;      /* resident pages of the arena's heaps */
+	uint64_t pinned_bytes;        /* ... that trimming cannot return and live blocks hold */
+	uint64_t pinned_free_bytes;   /* free bytes on pinned pages */
+	uint64_t releasable_bytes;    /* ... that malloc_trim(0) would return now */
+	uint64_t free_resident_bytes; /* free bytes on resident pages: heap.free_bytes */
+};
+
+/*
+ * The census trend for the doctor: the process's in-use and free bytes at
+ * complete walks at least HF_CENSUS_TREND_SPACING seconds apart, oldest
+ * first, the newest HF_CENSUS_TREND_LEN of them.
+ */
+#define HF_CENSUS_TREND_LEN     16
+#define HF_CENSUS_TREND_SPACING 15.0
+
+struct hf_census_point {
+	double at;
+	uint64_t in_use_bytes;
+	uint64_t free_bytes;
+};
+
+/* The latest census of a process: what its snapshot carries. */
+struct hf_census {
+	enum hf_census_state state;
+	char reason[HF_CENSUS_REASON_LEN]; /* "" when complete */
+	double at;                         /* Unix seconds when the walk ended */
+	double duration_seconds;
+	double stopped_seconds; /* NaN unless --census-stop froze the target */
+	uint64_t bytes_read;    /* target memory copied */
+	uint64_t retries;       /* arenas walked again because they changed */
+	uint32_t nr_arenas;
+	uint32_t nr_partial;
+	struct hf_census_totals total; /* over the complete arenas */
+	struct hf_census_count mmapped; /* HF_UNKNOWN when not known */
+	/* Since attach. */
+	uint64_t walks;
+	uint64_t partial_walks;
+	uint32_t nr_trend;
+	struct hf_census_point trend[HF_CENSUS_TREND_LEN];
+};
+
+/* One arena in the detail. */
+struct hf_census_arena {
+	uint64_t address;
+	bool main;                  /* the main arena, else a thread arena */
+	enum hf_census_state state; /* complete or partial */
+	char reason[HF_CENSUS_REASON_LEN];
+	struct hf_census_totals t;
+};
+
+/*
+ * The heap map: per heap region, at most HF_HEAPMAP_MAX_CELLS cells of equal
+ * runs of pages (the last may be shorter), each with the bytes of in-use
+ * chunks, of free chunks (tcache, fastbins, bins, top) and of resident
+ * pages that lie in it.
+ */
+#define HF_HEAPMAP_MAX_CELLS 4096
+
+struct hf_heapmap_cell {
+	uint32_t in_use;
+	uint32_t free;
+	uint32_t resident;
+};
+
+struct hf_heapmap_region {
+	uint64_t arena;
+	uint64_t start; /* page-aligned */
+	uint64_t end;   /* page-aligned */
+	uint64_t cell_bytes;
+	uint32_t nr_cells;
+	struct hf_heapmap_cell *cells;
+};
+
+/* Immutable once published; shared by reference (hf_census_detail_get/put). */
+struct hf_census_detail {
+	int refs;
+	double at;
+	size_t nr_arenas;
+	struct hf_census_arena *arenas;
+	size_t nr_regions;
+	struct hf_heapmap_region *regions;
+};
+
+struct hf_census_detail *hf_census_detail_new(void);
+struct hf_census_detail *hf_census_detail_get(struct hf_census_detail *d);
+/* Drops a reference; the last one frees.  NULL-safe. */
+void hf_census_detail_put(struct hf_census_detail *d);
+
+/* What a room's census is asked to do. */
+struct hf_census_job {
+	pid_t pid;
+	const struct hf_alloc_target *target;
+	bool stop;            /* --census-stop: freeze the target for the copy */
+	unsigned int retries; /* walks of an arena that keeps changing, beyond the first */
+};
+
+/* Zeroes *c and marks every byte count unknown where a state says nothing yet. */
+void hf_census_init(struct hf_census *c);
+
+/* Adds an arena's totals to a process's. */
+void hf_census_totals_add(struct hf_census_totals *sum, const struct hf_census_totals *t);
+
+/*
+ * Moves last's counters since attach and trend into next (a fresh walk's
+ * result), counting next's walk: walks and partial_walks grow, and a
+ * complete walk joins the trend when it is at least HF_CENSUS_TREND_SPACING
+ * after the newest point.
+ */
+void hf_census_carry(const struct hf_census *last, struct hf_census *next);
+
+#endif /* HF_CENSUS_H */
