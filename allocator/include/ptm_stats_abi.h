@@ -39,6 +39,14 @@
  *              each record and checks gen as before, so it reads version 3
  *              targets safely; a version 3 reader takes from an older target
  *              only what its version has.
+ *   version 4: adds the heap census's fields to the block (after
+ *              max_mmapped_bytes; the block grows from 80 to 144 bytes): where
+ *              each arena lies relative to its record, its size, where its
+ *              region list is, and where the thread caches' key and size limit
+ *              are.  libptm's arena begins, for its first 2200 bytes, exactly
+ *              as glibc 2.36's malloc_state, and its chunks and thread caches
+ *              are glibc's, so a reader that walks glibc's heap walks libptm's
+ *              with these.  Older readers copy the first 80 bytes only.
  */
 #ifndef PTM_STATS_ABI_H
 #define PTM_STATS_ABI_H
@@ -46,7 +54,7 @@
 #include <stdint.h>
 
 #define PTM_ABI_MAGIC   0x53544154534d5450ULL /* "PTMSTATS" in memory order */
-#define PTM_ABI_VERSION 3
+#define PTM_ABI_VERSION 4
 
 struct ptm_abi_arena {
 	uint64_t gen;              /* seqlock generation: odd while being changed */
@@ -102,6 +110,20 @@ struct ptm_abi_block {
 	uint64_t mmapped_bytes;     /* their bytes (hblkhd) */
 	uint64_t max_mmapped_chunks;
 	uint64_t max_mmapped_bytes;
+	/* Version 4. */
+	uint64_t arena_record_offset; /* a record's address minus its arena's */
+	uint64_t arena_size;          /* sizeof the arena: a first heap's chunks follow it */
+	uint64_t arena_segments_offset; /* the main arena's region list: its newest region's
+					   first chunk, each first chunk's prev_size the
+					   previous region's */
+	uint64_t heap_info_size;        /* the header of every non-main heap */
+	uint64_t tcache_key_addr;       /* a cached chunk's second word equals this word */
+	uint64_t tcache_max_csize_addr; /* the largest chunk size the caches hold */
+	uint64_t release_keep;          /* malloc_trim keeps this many bytes of a free chunk */
+	uint64_t page_size;
 };
+
+/* The block as versions 1 to 3 have it; a reader copies this much first. */
+#define PTM_ABI_BLOCK_V1_SIZE 80
 
 #endif /* PTM_STATS_ABI_H */

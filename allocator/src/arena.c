@@ -243,6 +243,14 @@ void ptm_i_init(void)
 	ptm_i_init_state(main_arena);
 	ptm_i_thread_arena = main_arena;
 	ptm_i_books_publish(main_arena);
+	ptm_stats_block.arena_record_offset = offsetof(struct ptm_arena, pub);
+	ptm_stats_block.arena_size = sizeof(struct ptm_arena);
+	ptm_stats_block.arena_segments_offset = offsetof(struct ptm_arena, segments);
+	ptm_stats_block.heap_info_size = sizeof(struct ptm_heap);
+	ptm_stats_block.tcache_key_addr = (uint64_t)(uintptr_t)&ptm_i_tcache_key;
+	ptm_stats_block.tcache_max_csize_addr = (uint64_t)(uintptr_t)&mp_.tcache_max_csize;
+	ptm_stats_block.release_keep = ptm_i_release_keep;
+	ptm_stats_block.page_size = mp_.pagesize;
 	ptm_stats_block.first_arena = (uint64_t)(uintptr_t)&main_arena->pub;
 	__atomic_store_n(&ptm_i_initialized, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);

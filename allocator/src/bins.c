@@ -80,6 +80,7 @@ struct rel_words {
 };
 
 #define REL_KEEP         (sizeof(struct ptm_chunk) + sizeof(struct rel_words))
+const size_t ptm_i_release_keep = REL_KEEP;
 #define rel_of(p)        ((struct rel_words *)((char *)(p) + sizeof(struct ptm_chunk)))
 #define REL_MARK_SALT    ((uintptr_t)0x9e3779b97f4a7c15ULL)
 #define REL_BATCH        64  /* page runs per system call */

@@ -177,6 +177,20 @@ struct ptm_arena {
 
 typedef struct ptm_arena *mstate;
 
+/*
+ * heapfragd's heap census walks libptm's arenas as glibc 2.36's (see
+ * ptm_stats_abi.h's version 4): their first 2200 bytes must stay laid out
+ * as malloc_state is.
+ */
+_Static_assert(offsetof(struct ptm_arena, fastbins) == 16, "malloc_state's fastbinsY");
+_Static_assert(offsetof(struct ptm_arena, top) == 96, "malloc_state's top");
+_Static_assert(offsetof(struct ptm_arena, bins) == 112, "malloc_state's bins");
+_Static_assert(offsetof(struct ptm_arena, next) == 2160, "malloc_state's next");
+_Static_assert(offsetof(struct ptm_arena, attached_threads) == 2176,
+	       "malloc_state's attached_threads");
+_Static_assert(offsetof(struct ptm_arena, system_mem) == 2184, "malloc_state's system_mem");
+_Static_assert(offsetof(struct ptm_arena, segments) == 2200, "segments follows malloc_state");
+
 /* A bin header is a pseudo-chunk whose fd/bk are the two bin words. */
 #define bin_at(m, i)                                                                               \
 	((mchunkptr)((char *)&((m)->bins[((i)-1) * 2]) - offsetof(struct ptm_chunk, fd)))
@@ -445,6 +459,8 @@ int ptm_i_mtrim(mstate av, size_t pad) PTM_HIDDEN;
 void ptm_i_release_absorbed(mstate av, mchunkptr p, size_t size) PTM_HIDDEN;
 size_t ptm_i_release_marked(mchunkptr p, size_t size, int *pending) PTM_HIDDEN;
 mchunkptr ptm_i_release_next(mchunkptr p) PTM_HIDDEN;
+/* Bytes of a free chunk that page release and malloc_trim keep: its header and release words. */
+extern const size_t ptm_i_release_keep PTM_HIDDEN;
 
 /* sysmem.c: the only file that talks to the kernel about memory. */
 void *ptm_i_sys_sbrk(intptr_t increment) PTM_HIDDEN;

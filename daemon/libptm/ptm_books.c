@@ -35,6 +35,9 @@
 #define MAX_USER_ADDR (1ULL << 56)
 /* libptm's smallest chunk; every binned or fast chunk is at least this big. */
 #define MIN_CHUNK 32
+/* Version 4: an arena holds at least glibc's malloc_state and its region list. */
+#define CENSUS_ARENA_MIN 2208
+#define MAX_ARENA_SIZE   (64u << 10)
 
 struct reader {
 	int (*copy)(const struct reader *rd, uint64_t addr, void *buf, size_t len);
@@ -80,7 +83,9 @@ static int check_header(const struct ptm_abi_block *h)
 {
 	if (h->magic != PTM_ABI_MAGIC || h->version == 0)
 		return -EPROTO;
-	if (h->size < sizeof(*h) || h->size > MAX_STRUCT_SIZE)
+	if (h->size < PTM_ABI_BLOCK_V1_SIZE || h->size > MAX_STRUCT_SIZE)
+		return -EPROTO;
+	if (h->version >= 4 && h->size < sizeof(*h))
 		return -EPROTO;
 	if (h->arena_record_size < RECORD_V1_SIZE || h->arena_record_size > MAX_STRUCT_SIZE ||
 	    h->arena_record_size % 8 != 0)
@@ -94,6 +99,19 @@ static int check_header(const struct ptm_abi_block *h)
 	if (h->first_arena != 0 && !sane_addr(h->first_arena))
 		return -EPROTO;
 	if (h->mmapped_chunks > h->max_mmapped_chunks || h->mmapped_bytes > h->max_mmapped_bytes)
+		return -EPROTO;
+	/* Version 4's census fields: a malloc_state and more, inside a bounded arena. */
+	if (h->version >= 4 &&
+	    (h->arena_size < CENSUS_ARENA_MIN || h->arena_size > MAX_ARENA_SIZE ||
+	     h->arena_record_offset % 8 || h->arena_record_offset < CENSUS_ARENA_MIN ||
+	     h->arena_record_offset + RECORD_V1_SIZE > h->arena_size ||
+	     h->arena_segments_offset % 8 || h->arena_segments_offset < CENSUS_ARENA_MIN - 8 ||
+	     h->arena_segments_offset + 8 > h->arena_size || h->heap_info_size < 32 ||
+	     h->heap_info_size > MAX_STRUCT_SIZE || h->heap_info_size % 16 ||
+	     !sane_addr(h->tcache_key_addr) || !sane_addr(h->tcache_max_csize_addr) ||
+	     h->release_keep < 48 || h->release_keep > MAX_STRUCT_SIZE || h->page_size < 4096 ||
+	     h->page_size > (1u << 20) || (h->page_size & (h->page_size - 1)) ||
+	     (h->first_arena && h->first_arena < h->arena_record_offset)))
 		return -EPROTO;
 	return 0;
 }
@@ -187,7 +205,11 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 	memset(out, 0, sizeof(*out));
 	if (!sane_addr(block_addr))
 		return -EINVAL;
-	err = rd->copy(rd, block_addr, &h, sizeof(h));
+	/* Versions 1 to 3 end after the mmapped fields; only then is the size known. */
+	memset(&h, 0, sizeof(h));
+	err = rd->copy(rd, block_addr, &h, PTM_ABI_BLOCK_V1_SIZE);
+	if (!err && h.version >= 4 && h.size >= sizeof(h))
+		err = rd->copy(rd, block_addr, &h, sizeof(h));
 	if (err)
 		return fault_is_garbage(err);
 	err = check_header(&h);
@@ -202,6 +224,17 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 	out->mmapped_bytes = h.mmapped_bytes;
 	out->max_mmapped_chunks = h.max_mmapped_chunks;
 	out->max_mmapped_bytes = h.max_mmapped_bytes;
+	out->has_census = h.version >= 4;
+	if (out->has_census) {
+		out->census.arena_record_offset = h.arena_record_offset;
+		out->census.arena_size = h.arena_size;
+		out->census.arena_segments_offset = h.arena_segments_offset;
+		out->census.heap_info_size = h.heap_info_size;
+		out->census.tcache_key_addr = h.tcache_key_addr;
+		out->census.tcache_max_csize_addr = h.tcache_max_csize_addr;
+		out->census.release_keep = h.release_keep;
+		out->census.page_size = h.page_size;
+	}
 	known = out->has_largest   ? sizeof(struct ptm_abi_arena)
 		: out->has_release ? RECORD_V2_SIZE
 				   : RECORD_V1_SIZE;

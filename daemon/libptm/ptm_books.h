@@ -29,9 +29,10 @@
  *                   largest_free), and the process's: the largest of those.
  *   heaps           (ABI version 3) a thread arena's heaps; the main arena's
  *                   regions (1 while its break grew contiguously).
- * What they do not give: the address of the arena's malloc_state (the
- * record lives inside it, at an offset the ABI does not publish), and for
- * version 1 and 2 targets the largest free chunk and the heaps.
+ *   census          (ABI version 4) where each arena lies relative to its
+ *                   record and what else the heap census needs to walk it.
+ * What older targets do not give: for version 1 and 2 the largest free chunk
+ * and the heaps; before version 4 the arenas' own addresses, so no census.
  */
 #ifndef HF_PTM_BOOKS_H
 #define HF_PTM_BOOKS_H
@@ -57,9 +58,21 @@ struct hf_ptm_books_arena {
 };
 
 struct hf_ptm_books {
-	uint64_t version; /* the target's ABI version (this reader knows up to 3) */
+	uint64_t version; /* the target's ABI version (this reader knows up to 4) */
 	bool has_release; /* version >= 2: the release books are filled */
 	bool has_largest; /* version >= 3: largest_free_bytes and heaps are filled */
+	bool has_census;  /* version >= 4: census below is filled */
+	/* What the heap census needs (ptm_stats_abi.h's version 4 fields), checked for range. */
+	struct {
+		uint64_t arena_record_offset;
+		uint64_t arena_size;
+		uint64_t arena_segments_offset;
+		uint64_t heap_info_size;
+		uint64_t tcache_key_addr;
+		uint64_t tcache_max_csize_addr;
+		uint64_t release_keep;
+		uint64_t page_size;
+	} census;
 	uint64_t narenas; /* records walked (all of them, not only those kept) */
 	uint64_t retries; /* seqlock copies that had to be taken again */
 	uint64_t mmapped_chunks;
