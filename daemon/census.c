@@ -89,6 +89,8 @@ void hf_census_totals_add(struct hf_census_totals *sum, const struct hf_census_t
 	sum->pinned_free_bytes += t->pinned_free_bytes;
 	sum->releasable_bytes += t->releasable_bytes;
 	sum->free_resident_bytes += t->free_resident_bytes;
+	sum->releasable_top_bytes += t->releasable_top_bytes;
+	sum->pinned_in_use_bytes += t->pinned_in_use_bytes;
 }
 
 void hf_census_carry(const struct hf_census *last, struct hf_census *next)
@@ -97,8 +99,11 @@ void hf_census_carry(const struct hf_census *last, struct hf_census *next)
 	next->partial_walks = last->partial_walks;
 	next->nr_trend = last->nr_trend;
 	memcpy(next->trend, last->trend, sizeof(next->trend));
+	next->complete = next->state == HF_CENSUS_COMPLETE;
+	next->walked = last->walked;
 	if (next->state != HF_CENSUS_COMPLETE && next->state != HF_CENSUS_PARTIAL)
 		return;
+	next->walked = true;
 	next->walks++;
 	if (next->state == HF_CENSUS_PARTIAL) {
 		next->partial_walks++;

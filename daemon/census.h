@@ -56,6 +56,9 @@ struct hf_census_totals {
 	uint64_t pinned_free_bytes;   /* free bytes on pinned pages */
 	uint64_t releasable_bytes;    /* ... that malloc_trim(0) would return now */
 	uint64_t free_resident_bytes; /* free bytes on resident pages: heap.free_bytes */
+	/* For the doctor: releasable bytes in the main arena's top, live bytes on pinned pages. */
+	uint64_t releasable_top_bytes;
+	uint64_t pinned_in_use_bytes;
 };
 
 /*
@@ -88,6 +91,9 @@ struct hf_census {
 	/* Since attach. */
 	uint64_t walks;
 	uint64_t partial_walks;
+	/* For gated reporters: state is complete; and there has been a walk since attach. */
+	bool complete;
+	bool walked;
 	uint32_t nr_trend;
 	struct hf_census_point trend[HF_CENSUS_TREND_LEN];
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * room.c - glibc's room: its arena list (arena_map.c) and its arena-lock
- * contention in exact mode (contention.c).
+ * room.c - glibc's room: its arena list (arena_map.c), its arena-lock
+ * contention in exact mode (contention.c) and its heap census (census.c).
  */
 #include "room.h"
 
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "arena_map.h"
+#include "census_glibc.h"
 #include "contention.h"
 #include "log.h"
 
@@ -136,4 +137,6 @@ const struct hf_room hf_glibc_room = {
 	.free_state = free,
 	.read = glibc_read,
 	.stats = glibc_stats,
+	.census = hf_glibc_census,
+	.census_forget = hf_glibc_census_forget,
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * room.c - libptm's room: its exported books (ptm_books.c) and its USDT probes
- * and sampled heap profile (ptm_usdt.c).
+ * room.c - libptm's room: its exported books (ptm_books.c), its USDT probes
+ * and sampled heap profile (ptm_usdt.c), and its heap census (census.c).
  */
 #include "room.h"
 
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "census_libptm.h"
 #include "log.h"
 #include "ptm_books.h"
 #include "ptm_usdt.h"
@@ -220,4 +221,6 @@ const struct hf_room hf_libptm_room = {
 	.free_state = free,
 	.read = ptm_read,
 	.stats = ptm_stats,
+	.census = hf_libptm_census,
+	.census_forget = hf_libptm_census_forget,
 };
