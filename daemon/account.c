@@ -50,7 +50,19 @@
  * A ratio whose denominator is 0 (nothing allocated, nothing resident) is
  * unknown; the byte amounts are still known (0) then.
  * largest_free_chunk_bytes, free_chunks: from the allocator's own books
- * (regions); unknown where the allocator does not keep them for us.
+ * (regions) where it keeps them for us (libptm); else, where the latest heap
+ * census is complete, from it (census.h): the largest of every arena's top,
+ * binned and fastbin chunks, and the binned and fastbin chunks plus one top
+ * per arena; else unknown.
+ *
+ * Passive mode has no calls to count, so where the latest heap census is
+ * complete it supplies what they would (exact mode keeps its own):
+ * allocated_bytes   the census's in-use chunk bytes plus its mmapped chunk
+ *                   bytes: the chunks exact mode counts, found by walking the
+ *                   heap instead of following the calls.
+ * free_bytes        the census's free chunk bytes (bins, fastbins, thread
+ *                   caches, top) that lie on resident pages.
+ * external_*        from that free_bytes, as above.
  *
  * counters          brk, mmap, munmap, mremap, madvise: syscalls made since
  *                   attach, known in both modes.  malloc, calloc, realloc,
@@ -105,6 +117,9 @@ void hf_account(const struct hf_raw *raw, const struct hf_regions *regions, doub
 	const struct hf_counters *rc = &raw->counters;
 	struct hf_counters *c = &snap->counters;
 	bool calls = raw->calls_known;
+	/* A complete census stands in for what passive mode cannot count. */
+	const struct hf_census *census =
+		snap->census.state == HF_CENSUS_COMPLETE ? &snap->census : NULL;
 
 	c->malloc = calls ? rc->malloc : HF_UNKNOWN;
 	c->calloc = calls ? rc->calloc : HF_UNKNOWN;
@@ -129,7 +144,11 @@ void hf_account(const struct hf_raw *raw, const struct hf_regions *regions, doub
 	h->resident_bytes = hf_known(h->mapped_bytes.total) ? regions->resident_bytes : HF_UNKNOWN;
 	h->released_bytes = raw->released_bytes;
 	h->process_rss_bytes = regions->process_rss_bytes;
-	if (hf_known(h->resident_bytes) && hf_known(h->allocated_bytes))
+	if (!calls && census && hf_known(census->mmapped.bytes))
+		h->allocated_bytes = census->total.in_use.bytes + census->mmapped.bytes;
+	if (!calls && census && hf_known(h->resident_bytes))
+		h->free_bytes = census->total.free_resident_bytes;
+	else if (hf_known(h->resident_bytes) && hf_known(h->allocated_bytes))
 		h->free_bytes = h->resident_bytes > h->allocated_bytes
 					? h->resident_bytes - h->allocated_bytes
 					: 0;
@@ -154,6 +173,13 @@ void hf_account(const struct hf_raw *raw, const struct hf_regions *regions, doub
 	f->external_ratio = ratio(h->free_bytes, h->resident_bytes);
 	f->largest_free_chunk_bytes = regions->largest_free_chunk_bytes;
 	f->free_chunks = regions->free_chunks;
+	if (census) {
+		if (!hf_known(f->largest_free_chunk_bytes))
+			f->largest_free_chunk_bytes = census->total.largest_any_bytes;
+		if (!hf_known(f->free_chunks))
+			f->free_chunks = census->total.bins.chunks + census->total.fastbins.chunks +
+					 census->total.tops;
+	}
 
 	snap->histogram_known = calls;
 	if (calls) {

@@ -26,6 +26,10 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_MAX_MMAPS,
 	OPT_TOKEN_FILE,
+	OPT_CENSUS_INTERVAL,
+	OPT_CENSUS_BUDGET,
+	OPT_CENSUS_STOP,
+	OPT_NO_CENSUS,
 };
 
 static const char doc[] =
@@ -55,6 +59,13 @@ static const struct argp_option options[] = {
 	{"max-procs", OPT_MAX_PROCS, "N", 0, "Processes traced at once (default 1024)", 1},
 	{"max-mmaps", OPT_MAX_MMAPS, "N", 0,
 	 "Mmapped chunks tracked at once, all processes together (default 65536)", 1},
+	{"census-interval", OPT_CENSUS_INTERVAL, "SECONDS", 0,
+	 "Seconds between heap censuses of one process at most (default: the interval)", 1},
+	{"census-budget", OPT_CENSUS_BUDGET, "PERCENT", 0,
+	 "Share of one CPU the heap censuses may use, 0.01 to 100 (default 2)", 1},
+	{"census-stop", OPT_CENSUS_STOP, NULL, 0,
+	 "Hold each target still while its heap is copied (default: read it running)", 1},
+	{"no-census", OPT_NO_CENSUS, NULL, 0, "Do not take heap censuses", 1},
 	{"token-file", OPT_TOKEN_FILE, "PATH", 0,
 	 "Require this file's bearer token on mutating HTTP routes", 2},
 	{"verbose", 'v', NULL, 0, "Log debug messages", 2},
@@ -172,6 +183,26 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				   arg);
 		o->max_mmaps = (uint32_t)v;
 		break;
+	case OPT_CENSUS_INTERVAL:
+		if (parse_seconds(arg, 0.01, &o->census_interval))
+			argp_error(state, "--census-interval '%s' is not a number of seconds >= 0.01",
+				   arg);
+		break;
+	case OPT_CENSUS_BUDGET: {
+		double pct = 0;
+
+		if (parse_seconds(arg, 0.01, &pct) || pct > 100)
+			argp_error(state, "--census-budget '%s' is not a percentage from 0.01 to 100",
+				   arg);
+		o->census_budget = pct / 100;
+		break;
+	}
+	case OPT_CENSUS_STOP:
+		o->census_stop = true;
+		break;
+	case OPT_NO_CENSUS:
+		o->census = false;
+		break;
 	case OPT_TOKEN_FILE:
 		o->token_file = arg;
 		break;
@@ -186,6 +217,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (o->exit_with_command && !o->command)
 			argp_error(state, "--exit-with-command needs a command after --");
+		if (isnan(o->census_interval))
+			o->census_interval = o->interval;
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -211,6 +244,9 @@ int hf_options_parse(int argc, char **argv, struct hf_options *opts)
 		.max_live = HFB_DEFAULT_MAX_LIVE,
 		.max_procs = HFB_DEFAULT_MAX_PROCS,
 		.max_mmaps = HFB_DEFAULT_MAX_MMAPS,
+		.census = true,
+		.census_interval = NAN,
+		.census_budget = 0.02,
 	};
 	/* argp_error() and argp_failure() exit with this status. */
 	argp_err_exit_status = HF_EXIT_USAGE;

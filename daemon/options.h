@@ -5,7 +5,8 @@
  * heapfragd [-l ADDR:PORT] [-p PID]... [-e PATH]... [-a] [-m exact|passive]
  *           [-i SECONDS] [--retention SECONDS] [--no-follow-forks]
  *           [--exit-with-command] [--max-live N] [--max-procs N] [--max-mmaps N]
- *           [--token-file PATH] [-v] [-- COMMAND ARGS...]
+ *           [--census-interval SECONDS] [--census-budget PERCENT] [--census-stop]
+ *           [--no-census] [--token-file PATH] [-v] [-- COMMAND ARGS...]
  */
 #ifndef HF_OPTIONS_H
 #define HF_OPTIONS_H
@@ -38,6 +39,11 @@ struct hf_options {
 	uint32_t max_mmaps;
 	const char *token_file;
 	bool verbose;
+	/* The heap census (census_worker.h). */
+	bool census;
+	double census_interval; /* seconds; NAN until set: then the snapshot interval */
+	double census_budget;   /* share of one CPU, (0, 1] */
+	bool census_stop;       /* freeze the target for the copy */
 };
 
 /*

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "account.h"
+#include "census_worker.h"
 #include "exec_gate.h"
 #include "heap_regions.h"
 #include "log.h"
@@ -68,6 +70,17 @@ struct proc {
 	void *room_state;
 	bool room_added;
 	bool adopted; /* listed by -a: no per-process probes */
+	/*
+	 * The heap census: when it is next due (monotonic seconds), whether the
+	 * worker holds its job, the image it is of, the room's cache (held by
+	 * the job while it runs) and the latest detail.
+	 */
+	double census_due;
+	bool census_taken;
+	unsigned int census_gen;
+	const struct hf_room *census_room;
+	void *census_cache;
+	struct hf_census_detail *census_detail;
 	struct hf_snapshot snap;
 };
 
@@ -82,6 +95,7 @@ struct hf_registry {
 	struct hf_options opts;
 	struct hf_tracer *tracer;
 	void **rooms;                     /* each room's state, in the order of hf_rooms[] */
+	struct hf_census_worker *census;  /* NULL with --no-census */
 	struct hf_exec_gate *gate;        /* -e: NULL without -e, with -a, or when it failed */
 	uint64_t dropped_forgotten;       /* drops of processes already forgotten */
 	struct proc *procs;
@@ -167,6 +181,44 @@ static struct hf_room_proc room_proc(const struct proc *p)
 		.pid = p->pid, .mode = p->mode, .target = &p->target, .own_probes = !p->adopted};
 }
 
+static double monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Forgets p's census (a new image, or p is going): the worker's job, if any, is dropped. */
+static void census_reset(struct proc *p)
+{
+	p->census_gen++;
+	if (!p->census_taken && p->census_room && p->census_room->census_forget)
+		p->census_room->census_forget(p->census_cache);
+	p->census_cache = NULL;
+	p->census_room = NULL;
+	hf_census_detail_put(p->census_detail);
+	p->census_detail = NULL;
+}
+
+/* p's census starts afresh: due now where its room can walk the heap, else unavailable. */
+static void census_begin(struct hf_registry *r, struct proc *p)
+{
+	struct hf_census *c = &p->snap.census;
+
+	hf_census_init(c);
+	p->census_room = p->room;
+	p->census_due = monotonic();
+	if (!r->census) {
+		c->state = HF_CENSUS_UNAVAILABLE;
+		snprintf(c->reason, sizeof(c->reason), "heapfragd runs with --no-census");
+	} else if (!p->room->census) {
+		c->state = HF_CENSUS_UNAVAILABLE;
+		snprintf(c->reason, sizeof(c->reason), "%s",
+			 p->room->census_unavailable ? p->room->census_unavailable : "");
+	}
+}
+
 /* Tells p's allocator's room that p is traced (once per image). */
 static void room_add(struct hf_registry *r, struct proc *p)
 {
@@ -177,6 +229,7 @@ static void room_add(struct hf_registry *r, struct proc *p)
 	p->room_added = p->target_known && p->room->add;
 	if (p->room_added)
 		p->room->add(room_ctx(r, p->room), &rp, &p->room_state);
+	census_begin(r, p);
 }
 
 /* The kernel side of the room goes; its state stays until room_free. */
@@ -192,6 +245,7 @@ static void room_free(struct proc *p)
 	if (p->room && p->room->free_state && p->room_state)
 		p->room->free_state(p->room_state);
 	p->room_state = NULL;
+	census_reset(p);
 }
 
 /* Reads what BPF counted and what /proc says for p (no lock held). */
@@ -356,6 +410,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	p->pending = false;
 	pthread_mutex_unlock(&r->lock);
 	free(rr);
+	hf_census_worker_kick(r->census);
 	return 0;
 
 cleanup:
@@ -464,6 +519,32 @@ static int svc_get(void *ctx, pid_t pid, struct hf_snapshot *out)
 	return found ? 0 : -ENOENT;
 }
 
+static int svc_census(void *ctx, pid_t pid, struct hf_snapshot *out,
+		      struct hf_census_detail **detail)
+{
+	struct hf_registry *r = ctx;
+	struct proc *found = NULL;
+
+	*detail = NULL;
+	pthread_mutex_lock(&r->lock);
+	for (struct proc *p = r->procs; p; p = p->next) {
+		if (p->pid != pid || p->pending)
+			continue;
+		if (!p->exited) {
+			found = p;
+			break;
+		}
+		if (!found || p->exited_at > found->exited_at)
+			found = p;
+	}
+	if (found) {
+		*out = found->snap;
+		*detail = hf_census_detail_get(found->census_detail);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return found ? 0 : -ENOENT;
+}
+
 static void svc_daemon_stats(void *ctx, struct hf_daemon_stats *out)
 {
 	struct hf_registry *r = ctx;
@@ -479,6 +560,7 @@ void hf_registry_service(struct hf_registry *r, struct hf_service *svc)
 		.ctx = r,
 		.list = svc_list,
 		.get = svc_get,
+		.census = svc_census,
 		.attach = svc_attach,
 		.detach = svc_detach,
 		.daemon_stats = svc_daemon_stats,
@@ -599,11 +681,12 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		return;
 	}
 	p->adopted = true;
-	room_add(r, p);
 	fill_identity(r, p, st.comm);
+	room_add(r, p);
 	p->next = r->procs;
 	r->procs = p;
 	pthread_mutex_unlock(&r->lock);
+	hf_census_worker_kick(r->census);
 }
 
 static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
@@ -833,6 +916,76 @@ static void on_event(void *ctx, const struct hfb_event *ev)
 	}
 }
 
+/* The census worker's take (census_worker.h): the most overdue process, under r->lock. */
+static bool census_take(void *ctx, double now, struct hf_census_take *job, double *wait)
+{
+	struct hf_registry *r = ctx;
+	struct proc *best = NULL;
+	double next = INFINITY;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct proc *p = r->procs; p; p = p->next) {
+		if (p->exited || p->pending || p->expect_exec || p->census_taken || !p->room ||
+		    !p->room->census || !p->target_known)
+			continue;
+		if (p->census_due > now) {
+			if (p->census_due < next)
+				next = p->census_due;
+			continue;
+		}
+		if (!best || p->census_due < best->census_due)
+			best = p;
+	}
+	if (best) {
+		best->census_taken = true;
+		job->pid = best->pid;
+		job->start_ticks = best->start_ticks;
+		job->gen = best->census_gen;
+		job->room = best->census_room;
+		job->target = best->target;
+		job->cache = best->census_cache;
+		best->census_cache = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	*wait = next - now;
+	return best != NULL;
+}
+
+/* ... and its give: the result lands only in the process and image it was taken of. */
+static void census_give(void *ctx, struct hf_census_take *job, const struct hf_census *c,
+			struct hf_census_detail *detail, double next_due)
+{
+	struct hf_registry *r = ctx;
+	struct proc *p = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct proc *q = r->procs; q; q = q->next)
+		if (q->pid == job->pid && q->start_ticks == job->start_ticks && q->census_taken)
+			p = q;
+	if (p)
+		p->census_taken = false;
+	if (p && p->census_gen == job->gen) {
+		p->census_cache = job->cache;
+		job->cache = NULL;
+		p->census_due = next_due;
+		if (c->state != HF_CENSUS_NONE) {
+			struct hf_census next = *c;
+
+			hf_census_carry(&p->snap.census, &next);
+			p->snap.census = next;
+			/* The detail is of this walk, or there is none (unavailable). */
+			hf_census_detail_put(p->census_detail);
+			p->census_detail = detail;
+			detail = NULL;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (job->cache && job->room->census_forget)
+		job->room->census_forget(job->cache);
+	job->cache = NULL;
+	hf_census_detail_put(detail);
+}
+
 int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 {
 	struct hf_tracer_config cfg = {
@@ -894,6 +1047,16 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 			goto cleanup;
 		}
 	}
+	if (opts->census) {
+		struct hf_census_owner owner = {.ctx = r, .take = census_take, .give = census_give};
+
+		err = hf_census_worker_start(&owner, opts->census_interval, opts->census_budget,
+					     opts->census_stop, &r->census);
+		if (err) {
+			hf_log(HF_LOG_ERROR, "failed to start the census thread: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
 	*out = r;
 	return 0;
 
@@ -918,8 +1081,9 @@ void hf_registry_free(struct hf_registry *r)
 {
 	if (!r)
 		return;
-	/* First: whatever it holds is resumed at once. */
+	/* First: whatever it holds is resumed at once; then no census runs. */
 	hf_exec_gate_close(r->gate);
+	hf_census_worker_stop(r->census);
 	free_list(r->procs);
 	free_list(r->graveyard);
 	for (size_t i = 0; i < r->nr_all; i++)
@@ -1160,14 +1324,6 @@ static void adopt_new(struct hf_registry *r)
 			adopt(r, pids[i], false);
 	}
 	free(pids);
-}
-
-static double monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int hf_registry_run(struct hf_registry *r, volatile sig_atomic_t *stop, int *status)

@@ -45,6 +45,14 @@ struct hf_service {
 	/* Copies one process's snapshot; -ENOENT when it is not tracked. */
 	int (*get)(void *ctx, pid_t pid, struct hf_snapshot *out);
 	/*
+	 * One process's snapshot and a reference to its latest census detail
+	 * (census.h; *detail NULL before the first complete or partial walk),
+	 * taken together; the caller drops the reference with
+	 * hf_census_detail_put().  -ENOENT when it is not tracked.
+	 */
+	int (*census)(void *ctx, pid_t pid, struct hf_snapshot *out,
+		      struct hf_census_detail **detail);
+	/*
 	 * Attaches to a running process.  -ESRCH: no such process; -EEXIST:
 	 * already traced; any other error: cannot attach, with one sentence
 	 * explaining why written to why[0..why_len).
