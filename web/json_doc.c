@@ -244,7 +244,133 @@ static json_t *j_counters(const struct hf_counters *c)
 			 j_u64(c->madvise));
 }
 
-json_t *hf_json_process(const struct hf_snapshot *s)
+static json_t *j_count(const struct hf_census_count *c)
+{
+	return json_pack("{s:o,s:o}", "bytes", j_u64(c->bytes), "chunks", j_u64(c->chunks));
+}
+
+static json_t *j_census_free(const struct hf_census_totals *t)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o}}", "bytes", j_u64(t->free.bytes),
+			 "chunks", j_u64(t->free.chunks), "largest_bytes",
+			 j_u64(t->free_largest_bytes), "bins", j_count(&t->bins), "fastbins",
+			 j_count(&t->fastbins), "tcache", j_count(&t->tcache), "top", "bytes",
+			 j_u64(t->top_bytes));
+}
+
+static json_t *j_census_pages(const struct hf_census_totals *t)
+{
+	return json_pack("{s:o,s:o,s:o,s:o}", "resident_bytes", j_u64(t->resident_bytes),
+			 "pinned_bytes", j_u64(t->pinned_bytes), "pinned_free_bytes",
+			 j_u64(t->pinned_free_bytes), "releasable_bytes",
+			 j_u64(t->releasable_bytes));
+}
+
+static void hex(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "0x%" PRIx64, v);
+}
+
+static json_t *j_census_arena(const struct hf_census_arena *a)
+{
+	bool complete = a->state == HF_CENSUS_COMPLETE;
+	char addr[24];
+
+	hex(addr, sizeof(addr), a->address);
+	/* A partial arena's numbers are not known: they are left out of the totals too. */
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "arena", addr, "kind",
+			 a->main ? "main" : "thread", "state", hf_census_state_name(a->state),
+			 "reason", complete ? json_null() : j_text(a->reason), "system_bytes",
+			 complete ? j_u64(a->t.system_bytes) : json_null(), "in_use",
+			 complete ? j_count(&a->t.in_use) : json_null(), "free",
+			 complete ? j_census_free(&a->t) : json_null(), "pages",
+			 complete ? j_census_pages(&a->t) : json_null());
+}
+
+json_t *hf_json_census(const struct hf_snapshot *s, const struct hf_census_detail *d)
+{
+	const struct hf_census *c = &s->census;
+	bool walked = c->state == HF_CENSUS_COMPLETE || c->state == HF_CENSUS_PARTIAL;
+	json_t *arenas, *doc;
+
+	if (c->state == HF_CENSUS_NONE)
+		return json_null();
+	arenas = json_array();
+	for (size_t i = 0; arenas && d && walked && i < d->nr_arenas; i++) {
+		if (json_array_append_new(arenas, j_census_arena(&d->arenas[i]))) {
+			json_decref(arenas);
+			arenas = NULL;
+		}
+	}
+	if (!arenas)
+		return NULL;
+	doc = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "state", hf_census_state_name(c->state),
+			"reason", c->reason[0] ? j_text(c->reason) : json_null(), "at",
+			j_real(c->at), "duration_seconds", j_real(c->duration_seconds),
+			"bytes_read", walked ? j_u64(c->bytes_read) : json_null(), "retries",
+			walked ? j_u64(c->retries) : json_null(), "stopped_seconds",
+			j_real(c->stopped_seconds));
+	if (!doc) {
+		json_decref(arenas);
+		return NULL;
+	}
+	if (json_object_set_new(doc, "in_use", walked ? j_count(&c->total.in_use) : json_null()) ||
+	    json_object_set_new(doc, "free", walked ? j_census_free(&c->total) : json_null()) ||
+	    json_object_set_new(doc, "pages", walked ? j_census_pages(&c->total) : json_null()) ||
+	    json_object_set_new(doc, "mmapped", walked ? j_count(&c->mmapped) : json_null()) ||
+	    json_object_set_new(doc, "arenas", arenas)) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+json_t *hf_json_heapmap(const struct hf_snapshot *s, const struct hf_census_detail *d)
+{
+	const struct hf_census *c = &s->census;
+	json_t *regions = json_array();
+
+	if (!regions)
+		return NULL;
+	for (size_t i = 0; d && i < d->nr_regions; i++) {
+		const struct hf_heapmap_region *r = &d->regions[i];
+		json_t *cells = json_array(), *reg;
+		char arena[24], start[24], end[24];
+		bool main = false;
+
+		for (size_t a = 0; a < d->nr_arenas; a++)
+			if (d->arenas[a].address == r->arena)
+				main = d->arenas[a].main;
+		for (uint32_t k = 0; cells && k < r->nr_cells; k++) {
+			const struct hf_heapmap_cell *cell = &r->cells[k];
+
+			if (json_array_append_new(cells, json_pack("[I,I,I]", (json_int_t)cell->in_use,
+								   (json_int_t)cell->free,
+								   (json_int_t)cell->resident))) {
+				json_decref(cells);
+				cells = NULL;
+			}
+		}
+		hex(arena, sizeof(arena), r->arena);
+		hex(start, sizeof(start), r->start);
+		hex(end, sizeof(end), r->end);
+		reg = cells ? json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "arena", arena, "kind",
+					main ? "main" : "thread", "start", start, "end", end,
+					"cell_bytes", (json_int_t)r->cell_bytes, "cells", cells)
+			    : NULL;
+		if (!reg || json_array_append_new(regions, reg)) {
+			json_decref(regions);
+			return NULL;
+		}
+	}
+	return json_pack("{s:i,s:s,s:o,s:o,s:[s,s,s],s:o}", "pid", (int)s->pid, "state",
+			 hf_census_state_name(c->state), "reason",
+			 c->reason[0] ? j_text(c->reason) : json_null(), "at",
+			 d ? j_real(d->at) : json_null(), "cell_fields", "in_use_bytes",
+			 "free_bytes", "resident_bytes", "regions", regions);
+}
+
+json_t *hf_json_process(const struct hf_snapshot *s, const struct hf_census_detail *d)
 {
 	json_t *doc = j_identity(s);
 
@@ -264,6 +390,7 @@ json_t *hf_json_process(const struct hf_snapshot *s)
 	    json_object_set_new(doc, "heap", j_heap(&s->heap)) ||
 	    json_object_set_new(doc, "fragmentation", j_fragmentation(&s->fragmentation)) ||
 	    json_object_set_new(doc, "histogram", hf_json_histograms(s)) ||
+	    json_object_set_new(doc, "census", hf_json_census(s, d)) ||
 	    json_object_set_new(doc, "arenas", hf_json_arenas(s))) {
 		json_decref(doc);
 		return NULL;

@@ -71,9 +71,37 @@ int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snap
 	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
 }
 
+/* Answers with render(snapshot, census detail), taken together. */
+static int reply_with_census(struct hf_req *req,
+			     json_t *(*render)(const struct hf_snapshot *s,
+					       const struct hf_census_detail *d))
+{
+	struct hf_snapshot *s = malloc(sizeof(*s));
+	struct hf_census_detail *d = NULL;
+	json_t *doc;
+	int err;
+
+	if (!s)
+		return hf_reply_errno(req->conn, -ENOMEM, req->pid);
+	err = req->svc->census(req->svc->ctx, req->pid, s, &d);
+	if (err) {
+		free(s);
+		return hf_reply_errno(req->conn, err, req->pid);
+	}
+	doc = render(s, d);
+	hf_census_detail_put(d);
+	free(s);
+	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
 int hf_handle_process_get(struct hf_req *req)
 {
-	return hf_reply_snapshot(req, hf_json_process);
+	return reply_with_census(req, hf_json_process);
+}
+
+int hf_handle_process_heapmap(struct hf_req *req)
+{
+	return reply_with_census(req, hf_json_heapmap);
 }
 
 static json_t *render_histograms(const struct hf_snapshot *s)
@@ -185,7 +213,8 @@ int hf_handle_process_attach(struct hf_req *req)
 	err = get_snapshot(req, &s);
 	if (err)
 		return hf_reply_errno(req->conn, err, pid);
-	doc = hf_json_process(s);
+	/* Just attached: its first census has not been taken yet. */
+	doc = hf_json_process(s, NULL);
 	free(s);
 	snprintf(location, sizeof(location), "/api/v1/processes/%d", (int)pid);
 	return hf_reply_json_created(req->conn, doc, location);

@@ -42,6 +42,9 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/latency",
 	 .handler = hf_handle_process_latency},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/heapmap",
+	 .handler = hf_handle_process_heapmap},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

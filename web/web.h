@@ -65,8 +65,20 @@ void hf_prom_escape(struct hf_buf *b, const char *s);
 
 /* ---- JSON documents (json_doc.c) ---- */
 
-/* The per-process document of GET /api/v1/processes/{pid}; NULL on ENOMEM. */
-json_t *hf_json_process(const struct hf_snapshot *s);
+/*
+ * The per-process document of GET /api/v1/processes/{pid}; d is its latest
+ * census detail (may be NULL: the census then lists no arenas).  NULL on
+ * ENOMEM.
+ */
+json_t *hf_json_process(const struct hf_snapshot *s, const struct hf_census_detail *d);
+/* Its "census" object: null before the first census, numbers null where not walked. */
+json_t *hf_json_census(const struct hf_snapshot *s, const struct hf_census_detail *d);
+/*
+ * GET /api/v1/processes/{pid}/heapmap: {"pid","state","reason","at",
+ * "cell_fields":["in_use_bytes","free_bytes","resident_bytes"],
+ * "regions":[{"arena","kind","start","end","cell_bytes","cells":[[u,f,r],...]}]}.
+ */
+json_t *hf_json_heapmap(const struct hf_snapshot *s, const struct hf_census_detail *d);
 /* One entry of GET /api/v1/processes: identity and the headline numbers. */
 json_t *hf_json_process_summary(const struct hf_snapshot *s);
 /* {"requests":[...],"live":[...]}, each null when the mode keeps none. */
@@ -145,6 +157,7 @@ int hf_handle_process_arenas(struct hf_req *req);
 int hf_handle_process_doctor(struct hf_req *req);
 int hf_handle_process_libptm(struct hf_req *req);
 int hf_handle_process_latency(struct hf_req *req);
+int hf_handle_process_heapmap(struct hf_req *req);
 
 /* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
 int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));

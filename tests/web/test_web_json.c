@@ -92,7 +92,7 @@ static void test_known_snapshot_has_every_key_with_its_value(void)
 	json_t *doc, *req;
 
 	fixture_exact(&s, 4242, "worker");
-	doc = hf_json_process(&s);
+	doc = hf_json_process(&s, NULL);
 	CHECK(doc != NULL);
 	for (size_t i = 0; i < NR_KEYS; i++)
 		CHECK_MSG(at(doc, doc_keys[i]) != NULL, "missing %s", doc_keys[i]);
@@ -147,7 +147,7 @@ static void test_unknown_values_are_null(void)
 
 	hf_snapshot_init(&s);
 	s.pid = 17;
-	doc = hf_json_process(&s);
+	doc = hf_json_process(&s, NULL);
 	CHECK(doc != NULL);
 	for (size_t i = 0; i < NR_KEYS; i++) {
 		const char *k = doc_keys[i];
@@ -173,7 +173,7 @@ static void test_nan_and_infinite_ratios_are_null(void)
 	fixture_exact(&s, 5, "x");
 	s.fragmentation.ratio = NAN;
 	s.fragmentation.internal_ratio = INFINITY;
-	doc = hf_json_process(&s);
+	doc = hf_json_process(&s, NULL);
 	CHECK(json_is_null(at(doc, "fragmentation.ratio")));
 	CHECK(json_is_null(at(doc, "fragmentation.internal_ratio")));
 	CHECK(json_real_value(at(doc, "fragmentation.external_ratio")) == 0.5);
@@ -190,7 +190,7 @@ static void test_passive_mode_has_null_histograms_and_calls(void)
 	json_t *doc, *h;
 
 	fixture_passive(&s, 6, "p");
-	doc = hf_json_process(&s);
+	doc = hf_json_process(&s, NULL);
 	CHECK(json_is_null(at(doc, "histogram.requests")));
 	CHECK(json_is_null(at(doc, "histogram.live")));
 	CHECK(json_is_null(at(doc, "counters.malloc")));
@@ -268,7 +268,7 @@ static void test_non_utf8_names_still_make_valid_json(void)
 
 	fixture_exact(&s, 3, "x");
 	snprintf(s.comm, sizeof(s.comm), "bad\xff\xfe");
-	doc = hf_json_process(&s);
+	doc = hf_json_process(&s, NULL);
 	CHECK(doc != NULL);
 	CHECK_STR_EQ(json_string_value(at(doc, "comm")), "bad??");
 	json_decref(doc);
