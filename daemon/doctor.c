@@ -17,6 +17,11 @@ static const char *const finding_names[HF_FINDING_COUNT] = {
 	[HF_FINDING_MMAP_CHURN] = "mmap_churn",
 	[HF_FINDING_INTERNAL_FRAGMENTATION] = "internal_fragmentation",
 	[HF_FINDING_DROPPED_EVENTS] = "dropped_events",
+	[HF_FINDING_RELEASABLE_FREE_MEMORY] = "releasable_free_memory",
+	[HF_FINDING_PINNED_FRAGMENTATION] = "pinned_fragmentation",
+	[HF_FINDING_ALLOCATOR_CACHING] = "allocator_caching",
+	[HF_FINDING_LEAK_LIKE_GROWTH] = "leak_like_growth",
+	[HF_FINDING_FRAGMENTATION_GROWTH] = "fragmentation_growth",
 };
 
 const char *hf_finding_name(enum hf_finding_kind kind)
@@ -280,6 +285,145 @@ static bool dropped_events(const struct hf_snapshot *s, struct hf_finding *f)
 	return true;
 }
 
+/* The census's totals, when its latest walk is complete. */
+static const struct hf_census_totals *census_totals(const struct hf_snapshot *s)
+{
+	return s->census.state == HF_CENSUS_COMPLETE ? &s->census.total : NULL;
+}
+
+static bool releasable_free_memory(const struct hf_snapshot *s, struct hf_finding *f)
+{
+	const struct hf_census_totals *t = census_totals(s);
+	char rel_b[32], res_b[32], top_b[32], how[320];
+
+	if (!t || t->releasable_bytes < HF_DOCTOR_RELEASABLE_MIN_BYTES ||
+	    (double)t->releasable_bytes < HF_DOCTOR_RELEASABLE_SHARE * (double)t->resident_bytes)
+		return false;
+	if (s->allocator.kind == HF_ALLOC_LIBPTM)
+		snprintf(how, sizeof(how),
+			 "malloc_trim(0) returns it now, and libptm's page release does so by itself "
+			 "once such chunks have stayed free for a while (MALLOC_RELEASE_THRESHOLD_, "
+			 "MALLOC_RELEASE_DELAY_)");
+	else if (t->releasable_top_bytes >= t->releasable_bytes / 2)
+		snprintf(how, sizeof(how),
+			 "malloc_trim(0) returns it now; %s of it is at the top of the heap, which a "
+			 "lower MALLOC_TRIM_THRESHOLD_ (e.g. 131072) also returns on every large free",
+			 human_bytes(t->releasable_top_bytes, top_b, sizeof(top_b)));
+	else
+		snprintf(how, sizeof(how),
+			 "malloc_trim(0) returns it now (call it after large batches of frees); "
+			 "MALLOC_TRIM_THRESHOLD_ returns only the %s of it at the top of the heap",
+			 human_bytes(t->releasable_top_bytes, top_b, sizeof(top_b)));
+	say(f, HF_FINDING_RELEASABLE_FREE_MEMORY,
+	    "%s of the %s of resident heap is free in whole pages that no live block touches. "
+	    "Remedy: %s.",
+	    human_bytes(t->releasable_bytes, rel_b, sizeof(rel_b)),
+	    human_bytes(t->resident_bytes, res_b, sizeof(res_b)), how);
+	return true;
+}
+
+static bool pinned_fragmentation(const struct hf_snapshot *s, struct hf_finding *f)
+{
+	const struct hf_census_totals *t = census_totals(s);
+	char free_b[32], live_b[32], pin_b[32];
+
+	if (!t || t->pinned_free_bytes < HF_DOCTOR_PINNED_MIN_BYTES ||
+	    (double)t->pinned_free_bytes < HF_DOCTOR_PINNED_SHARE * (double)t->resident_bytes)
+		return false;
+	say(f, HF_FINDING_PINNED_FRAGMENTATION,
+	    "%s of free space shares its pages with %s of live blocks (%s of pinned pages): "
+	    "trimming cannot help, because every one of those pages still holds a live block. "
+	    "Remedy: fewer long-lived survivors per page: allocate the blocks that outlive their "
+	    "neighbours from a pool or an arena of their own, apart from the short-lived ones (as "
+	    "the seed's incident was fixed), or use an allocator that gives the free pages between "
+	    "them back (libptm releases every whole free page inside a hole).",
+	    human_bytes(t->pinned_free_bytes, free_b, sizeof(free_b)),
+	    human_bytes(t->pinned_in_use_bytes, live_b, sizeof(live_b)),
+	    human_bytes(t->pinned_bytes, pin_b, sizeof(pin_b)));
+	return true;
+}
+
+static bool allocator_caching(const struct hf_snapshot *s, struct hf_finding *f)
+{
+	const struct hf_census_totals *t = census_totals(s);
+	char cache_b[32], tc_b[32], fb_b[32];
+
+	if (!t || t->tcache.bytes + t->fastbins.bytes < HF_DOCTOR_CACHING_MIN_BYTES)
+		return false;
+	say(f, HF_FINDING_ALLOCATOR_CACHING,
+	    "The allocator caches %s of free chunks: %s in thread caches (%" PRIu64 " chunks) and "
+	    "%s in fastbins (%" PRIu64 " chunks), reusable only by the same thread or size and out "
+	    "of reach of trimming. Remedy: %s.",
+	    human_bytes(t->tcache.bytes + t->fastbins.bytes, cache_b, sizeof(cache_b)),
+	    human_bytes(t->tcache.bytes, tc_b, sizeof(tc_b)), t->tcache.chunks,
+	    human_bytes(t->fastbins.bytes, fb_b, sizeof(fb_b)), t->fastbins.chunks,
+	    glibc_like(s) ? "cache less with GLIBC_TUNABLES=glibc.malloc.tcache_count=N (default 7 "
+			    "per size) and glibc.malloc.mxfast=0 (no fastbins), or have threads "
+			    "free what they allocate so their caches drain"
+			  : "cache less per thread");
+	return true;
+}
+
+/*
+ * The census trend's first and last points, when they span long enough:
+ * the growth of in-use and free bytes between them.
+ */
+static bool census_growth(const struct hf_snapshot *s, const struct hf_census_point **a,
+			  const struct hf_census_point **b)
+{
+	const struct hf_census *c = &s->census;
+
+	if (c->nr_trend < 2 || c->nr_trend > HF_CENSUS_TREND_LEN)
+		return false;
+	*a = &c->trend[0];
+	*b = &c->trend[c->nr_trend - 1];
+	return (*b)->at - (*a)->at >= HF_DOCTOR_GROWTH_MIN_SECONDS;
+}
+
+static double grew(uint64_t from, uint64_t to)
+{
+	return to > from ? (double)(to - from) : 0;
+}
+
+static bool growth(const struct hf_snapshot *s, bool in_use, struct hf_finding *f)
+{
+	const struct hf_census_point *a, *b;
+	uint64_t from, to;
+	double d_this, d_other, minutes;
+	char from_b[32], to_b[32], other_a[32], other_b[32];
+
+	if (!census_growth(s, &a, &b))
+		return false;
+	from = in_use ? a->in_use_bytes : a->free_bytes;
+	to = in_use ? b->in_use_bytes : b->free_bytes;
+	d_this = grew(from, to);
+	d_other = in_use ? grew(a->free_bytes, b->free_bytes) : grew(a->in_use_bytes, b->in_use_bytes);
+	if (d_this < (double)HF_DOCTOR_GROWTH_MIN_BYTES ||
+	    d_this < HF_DOCTOR_GROWTH_SHARE * (double)from ||
+	    d_this <= HF_DOCTOR_GROWTH_DOMINANCE * d_other)
+		return false;
+	minutes = (b->at - a->at) / 60;
+	human_bytes(from, from_b, sizeof(from_b));
+	human_bytes(to, to_b, sizeof(to_b));
+	human_bytes(in_use ? a->free_bytes : a->in_use_bytes, other_a, sizeof(other_a));
+	human_bytes(in_use ? b->free_bytes : b->in_use_bytes, other_b, sizeof(other_b));
+	if (in_use)
+		say(f, HF_FINDING_LEAK_LIKE_GROWTH,
+		    "Live heap grows like a leak: in-use bytes went from %s to %s in %.1f minutes "
+		    "while free bytes went from %s to %s, so the growth is blocks the program keeps, "
+		    "not fragmentation. Remedy: find what holds them (heaptrack, or heapfragd's "
+		    "exact mode and its size histogram), and bound caches and queues.",
+		    from_b, to_b, minutes, other_a, other_b);
+	else
+		say(f, HF_FINDING_FRAGMENTATION_GROWTH,
+		    "The heap fragments further: free bytes went from %s to %s in %.1f minutes "
+		    "while in-use bytes went from %s to %s, so memory grows with holes, not with "
+		    "live data. Remedy: see the releasable and pinned findings; a pool for the "
+		    "blocks that outlive their neighbours stops the growth.",
+		    from_b, to_b, minutes, other_a, other_b);
+	return true;
+}
+
 size_t hf_doctor(const struct hf_snapshot *s, double now, struct hf_finding *out, size_t max)
 {
 	struct hf_finding f;
@@ -303,6 +447,21 @@ size_t hf_doctor(const struct hf_snapshot *s, double now, struct hf_finding *out
 			break;
 		case HF_FINDING_DROPPED_EVENTS:
 			found = dropped_events(s, &f);
+			break;
+		case HF_FINDING_RELEASABLE_FREE_MEMORY:
+			found = releasable_free_memory(s, &f);
+			break;
+		case HF_FINDING_PINNED_FRAGMENTATION:
+			found = pinned_fragmentation(s, &f);
+			break;
+		case HF_FINDING_ALLOCATOR_CACHING:
+			found = allocator_caching(s, &f);
+			break;
+		case HF_FINDING_LEAK_LIKE_GROWTH:
+			found = growth(s, true, &f);
+			break;
+		case HF_FINDING_FRAGMENTATION_GROWTH:
+			found = growth(s, false, &f);
 			break;
 		case HF_FINDING_COUNT:
 			break;

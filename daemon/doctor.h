@@ -26,6 +26,22 @@
  *     the allocator set aside.
  * dropped_events  tracing.dropped_events >= 1: the BPF maps were full, so the
  *     account under-counts.
+ *
+ * From a complete heap census (both modes; census.h):
+ * releasable_free_memory  census.pages.releasable_bytes >= 8 MiB and >= 10 %
+ *     of census.pages.resident_bytes: free memory in whole pages that
+ *     malloc_trim(0) would give back now.
+ * pinned_fragmentation  census.pages.pinned_free_bytes >= 8 MiB and >= 10 %
+ *     of census.pages.resident_bytes: free memory on pages that live blocks
+ *     also hold, which no trim can return.
+ * allocator_caching  census.free.tcache.bytes + census.free.fastbins.bytes
+ *     >= 8 MiB: free chunks kept in thread caches and fastbins, out of reach
+ *     of other threads and of trimming.
+ * leak_like_growth / fragmentation_growth  over the census trend (complete
+ *     walks at least 15 s apart, the oldest at least 60 s before the newest):
+ *     in-use bytes (resp. free bytes) grew by >= 16 MiB and by >= 25 % of
+ *     where they started, more than twice as much as free (resp. in-use)
+ *     bytes did.
  */
 #ifndef HF_DOCTOR_H
 #define HF_DOCTOR_H
@@ -44,6 +60,15 @@
 #define HF_DOCTOR_INT_FRAG_RATIO         0.25
 #define HF_DOCTOR_INT_FRAG_MIN_BYTES     (8ull << 20)
 #define HF_DOCTOR_DROPS_MIN              1
+#define HF_DOCTOR_RELEASABLE_MIN_BYTES   (8ull << 20)
+#define HF_DOCTOR_RELEASABLE_SHARE       0.10
+#define HF_DOCTOR_PINNED_MIN_BYTES       (8ull << 20)
+#define HF_DOCTOR_PINNED_SHARE           0.10
+#define HF_DOCTOR_CACHING_MIN_BYTES      (8ull << 20)
+#define HF_DOCTOR_GROWTH_MIN_SECONDS     60.0
+#define HF_DOCTOR_GROWTH_MIN_BYTES       (16ull << 20)
+#define HF_DOCTOR_GROWTH_SHARE           0.25
+#define HF_DOCTOR_GROWTH_DOMINANCE       2.0
 
 enum hf_finding_kind {
 	HF_FINDING_EXTERNAL_FRAGMENTATION = 0,
@@ -51,6 +76,11 @@ enum hf_finding_kind {
 	HF_FINDING_MMAP_CHURN,
 	HF_FINDING_INTERNAL_FRAGMENTATION,
 	HF_FINDING_DROPPED_EVENTS,
+	HF_FINDING_RELEASABLE_FREE_MEMORY,
+	HF_FINDING_PINNED_FRAGMENTATION,
+	HF_FINDING_ALLOCATOR_CACHING,
+	HF_FINDING_LEAK_LIKE_GROWTH,
+	HF_FINDING_FRAGMENTATION_GROWTH,
 	HF_FINDING_COUNT,
 };
 
