@@ -247,13 +247,146 @@ static void test_dropped_events(void)
 	CHECK_EQ_U64(run(&s), 0);
 }
 
+/* The seed's incident as a complete census sees it: 100 MiB resident, 55 MiB releasable. */
+static void census_incident(struct hf_snapshot *s)
+{
+	struct hf_census_totals *t = &s->census.total;
+
+	healthy(s);
+	s->census.state = HF_CENSUS_COMPLETE;
+	s->census.complete = true;
+	s->census.walked = true;
+	memset(t, 0, sizeof(*t));
+	t->system_bytes = 100 * MiB;
+	t->in_use.bytes = 10 * MiB;
+	t->free.bytes = 90 * MiB;
+	t->resident_bytes = 100 * MiB;
+	t->releasable_bytes = 55 * MiB;
+	t->releasable_top_bytes = 0;
+	t->pinned_bytes = 45 * MiB;
+	t->pinned_free_bytes = 35 * MiB;
+	t->pinned_in_use_bytes = 10 * MiB;
+}
+
+static void test_releasable_and_pinned(void)
+{
+	static struct hf_snapshot s;
+	size_t n;
+
+	census_incident(&s);
+	n = run(&s);
+	CHECK_EQ_U64(n, 2);
+	CHECK(n == 2 && found[0].kind == HF_FINDING_RELEASABLE_FREE_MEMORY);
+	CHECK(n == 2 && found[1].kind == HF_FINDING_PINNED_FRAGMENTATION);
+	CHECK(strstr(found[0].text, "55.0 MiB of the 100.0 MiB") != NULL);
+	CHECK(strstr(found[0].text, "malloc_trim(0)") != NULL);
+	CHECK(strstr(found[0].text, "MALLOC_TRIM_THRESHOLD_ returns only the 0 bytes") != NULL);
+	CHECK(strstr(found[1].text, "35.0 MiB of free space shares its pages with 10.0 MiB") != NULL);
+	CHECK(strstr(found[1].text, "trimming cannot help") != NULL);
+
+	/* Most of it at the top: the threshold is the remedy named first. */
+	s.census.total.releasable_top_bytes = 40 * MiB;
+	n = run(&s);
+	CHECK(n >= 1 && strstr(found[0].text, "40.0 MiB of it is at the top") != NULL);
+	/* libptm gives such pages back by itself. */
+	s.allocator.kind = HF_ALLOC_LIBPTM;
+	n = run(&s);
+	CHECK(n >= 1 && strstr(found[0].text, "MALLOC_RELEASE_THRESHOLD_") != NULL);
+	s.allocator.kind = HF_ALLOC_GLIBC;
+
+	/* Below either threshold, in bytes or in share of resident: no finding. */
+	s.census.total.releasable_bytes = HF_DOCTOR_RELEASABLE_MIN_BYTES - 1;
+	s.census.total.pinned_free_bytes = HF_DOCTOR_PINNED_MIN_BYTES - 1;
+	CHECK_EQ_U64(run(&s), 0);
+	s.census.total.resident_bytes = 1000 * MiB;
+	s.census.total.releasable_bytes = 99 * MiB;
+	s.census.total.pinned_free_bytes = 99 * MiB;
+	CHECK_EQ_U64(run(&s), 0);
+	s.census.total.releasable_bytes = 100 * MiB;
+	s.census.total.pinned_free_bytes = 100 * MiB;
+	CHECK_EQ_U64(run(&s), 2);
+
+	/* A partial or unavailable census says nothing, whatever numbers it left. */
+	s.census.state = HF_CENSUS_PARTIAL;
+	s.census.complete = false;
+	CHECK_EQ_U64(run(&s), 0);
+	s.census.state = HF_CENSUS_UNAVAILABLE;
+	CHECK_EQ_U64(run(&s), 0);
+}
+
+static void test_allocator_caching(void)
+{
+	static struct hf_snapshot s;
+	size_t n;
+
+	census_incident(&s);
+	s.census.total.releasable_bytes = 0;
+	s.census.total.pinned_free_bytes = 0;
+	s.census.total.tcache = (struct hf_census_count){6 * MiB, 60000};
+	s.census.total.fastbins = (struct hf_census_count){3 * MiB, 40000};
+	n = run(&s);
+	CHECK_EQ_U64(n, 1);
+	CHECK(n == 1 && found[0].kind == HF_FINDING_ALLOCATOR_CACHING);
+	CHECK(strstr(found[0].text, "9.0 MiB of free chunks: 6.0 MiB in thread caches (60000 "
+				    "chunks) and 3.0 MiB in fastbins (40000 chunks)") != NULL);
+	CHECK(strstr(found[0].text, "glibc.malloc.tcache_count") != NULL);
+	s.census.total.fastbins.bytes = HF_DOCTOR_CACHING_MIN_BYTES - 6 * MiB - 1;
+	CHECK_EQ_U64(run(&s), 0);
+}
+
+static void trend(struct hf_snapshot *s, double span, uint64_t use0, uint64_t use1,
+		  uint64_t free0, uint64_t free1)
+{
+	s->census.nr_trend = 3;
+	s->census.trend[0] = (struct hf_census_point){NOW - span, use0, free0};
+	s->census.trend[1] = (struct hf_census_point){NOW - span / 2, (use0 + use1) / 2,
+						      (free0 + free1) / 2};
+	s->census.trend[2] = (struct hf_census_point){NOW, use1, free1};
+}
+
+static void test_growth(void)
+{
+	static struct hf_snapshot s;
+	size_t n;
+
+	census_incident(&s);
+	s.census.total.releasable_bytes = 0;
+	s.census.total.pinned_free_bytes = 0;
+	/* In-use bytes double in ten minutes, free bytes stay: leak-like. */
+	trend(&s, 600, 64 * MiB, 128 * MiB, 8 * MiB, 9 * MiB);
+	n = run(&s);
+	CHECK_EQ_U64(n, 1);
+	CHECK(n == 1 && found[0].kind == HF_FINDING_LEAK_LIKE_GROWTH);
+	CHECK(strstr(found[0].text, "from 64.0 MiB to 128.0 MiB in 10.0 minutes") != NULL);
+	/* Free bytes grow and in-use bytes stay: fragmentation. */
+	trend(&s, 600, 64 * MiB, 66 * MiB, 8 * MiB, 80 * MiB);
+	n = run(&s);
+	CHECK_EQ_U64(n, 1);
+	CHECK(n == 1 && found[0].kind == HF_FINDING_FRAGMENTATION_GROWTH);
+	CHECK(strstr(found[0].text, "from 8.0 MiB to 80.0 MiB in 10.0 minutes") != NULL);
+	/* Both grow alike: neither dominates, nothing is said. */
+	trend(&s, 600, 64 * MiB, 128 * MiB, 64 * MiB, 128 * MiB);
+	CHECK_EQ_U64(run(&s), 0);
+	/* Too short a span, or too little growth: nothing. */
+	trend(&s, HF_DOCTOR_GROWTH_MIN_SECONDS - 1, 64 * MiB, 128 * MiB, 8 * MiB, 8 * MiB);
+	CHECK_EQ_U64(run(&s), 0);
+	trend(&s, 600, 64 * MiB, 64 * MiB + HF_DOCTOR_GROWTH_MIN_BYTES - 1, 8 * MiB, 8 * MiB);
+	CHECK_EQ_U64(run(&s), 0);
+	/* 20 MiB on 1 GiB is under the share. */
+	trend(&s, 600, 1024 * MiB, 1044 * MiB, 8 * MiB, 8 * MiB);
+	CHECK_EQ_U64(run(&s), 0);
+	/* One point is no trend. */
+	s.census.nr_trend = 1;
+	CHECK_EQ_U64(run(&s), 0);
+}
+
 static void test_order_and_limit(void)
 {
 	static struct hf_snapshot s;
 	struct hf_finding two[2];
 	size_t n;
 
-	/* Everything wrong at once: all five, in the enum's order. */
+	/* Everything wrong at once: every finding, in the enum's order. */
 	healthy(&s);
 	s.fragmentation.external_ratio = 0.5;
 	s.fragmentation.external_bytes = 50 * MiB;
@@ -263,10 +396,23 @@ static void test_order_and_limit(void)
 	s.fragmentation.internal_ratio = 0.4;
 	s.fragmentation.internal_bytes = 40 * MiB;
 	s.tracing.dropped_events = 1;
+	s.census.state = HF_CENSUS_COMPLETE;
+	s.census.complete = true;
+	memset(&s.census.total, 0, sizeof(s.census.total));
+	s.census.total.resident_bytes = 100 * MiB;
+	s.census.total.releasable_bytes = 40 * MiB;
+	s.census.total.pinned_free_bytes = 30 * MiB;
+	s.census.total.tcache.bytes = 10 * MiB;
+	/* Leak-like and fragmentation growth exclude each other: the trend shows the first. */
+	trend(&s, 600, 64 * MiB, 128 * MiB, 8 * MiB, 9 * MiB);
 	n = run(&s);
-	CHECK_EQ_U64(n, HF_FINDING_COUNT);
+	CHECK_EQ_U64(n, HF_FINDING_COUNT - 1);
 	for (size_t i = 0; i < n; i++)
 		CHECK(found[i].kind == (enum hf_finding_kind)i);
+	trend(&s, 600, 64 * MiB, 65 * MiB, 8 * MiB, 80 * MiB);
+	n = run(&s);
+	CHECK_EQ_U64(n, HF_FINDING_COUNT - 1);
+	CHECK(n > 0 && found[n - 1].kind == HF_FINDING_FRAGMENTATION_GROWTH);
 	/* The caller's room is respected. */
 	CHECK_EQ_U64(hf_doctor(&s, NOW, two, 2), 2);
 	CHECK(two[1].kind == HF_FINDING_ARENA_CONTENTION);
@@ -280,6 +426,9 @@ int main(void)
 	test_mmap_churn();
 	test_internal_fragmentation();
 	test_dropped_events();
+	test_releasable_and_pinned();
+	test_allocator_caching();
+	test_growth();
 	test_order_and_limit();
 	return hf_test_done();
 }

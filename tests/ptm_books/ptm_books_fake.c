@@ -45,7 +45,16 @@ int main(int argc, char **argv)
 				    .size = sizeof(*b),
 				    .arena_record_size = sizeof(recs[0]),
 				    .first_arena = (uint64_t)(uintptr_t)&recs[0],
-				    .narenas = 2};
+				    .narenas = 2,
+				    /* Plausible census fields: the books are read, not walked. */
+				    .arena_record_offset = 2240,
+				    .arena_size = 4096,
+				    .arena_segments_offset = 2200,
+				    .heap_info_size = 48,
+				    .tcache_key_addr = (uint64_t)(uintptr_t)&recs[0],
+				    .tcache_max_csize_addr = (uint64_t)(uintptr_t)&recs[1],
+				    .release_keep = 88,
+				    .page_size = 4096};
 	if (strcmp(mode, "magic") == 0)
 		memcpy(&b->magic, "PTMSTATZ", 8);
 	else if (strcmp(mode, "size") == 0)

@@ -55,6 +55,21 @@ static void build(size_t n, size_t stride, uint64_t v)
 		.max_mmapped_chunks = 5,
 		.max_mmapped_bytes = 5 * 266240,
 	};
+	/* Versions 1 to 3 end after the mmapped fields; 4 adds what a census needs. */
+	if (v < 4) {
+		block()->size = PTM_ABI_BLOCK_V1_SIZE;
+		memset((char *)image + PTM_ABI_BLOCK_V1_SIZE, 0xee,
+		       sizeof(struct ptm_abi_block) - PTM_ABI_BLOCK_V1_SIZE);
+	} else {
+		block()->arena_record_offset = 2240;
+		block()->arena_size = 4096;
+		block()->arena_segments_offset = 2200;
+		block()->heap_info_size = 48;
+		block()->tcache_key_addr = BASE + 0x10000;
+		block()->tcache_max_csize_addr = BASE + 0x10008;
+		block()->release_keep = 88;
+		block()->page_size = 4096;
+	}
 	for (size_t k = 0; k < n; k++) {
 		struct ptm_abi_arena *a = rec(k, stride);
 
@@ -195,14 +210,59 @@ static void version_1_records_are_read_without_the_release_books(void)
 	CHECK_EQ_U64(books.free_chunks, 16);
 }
 
+static void version_4_books_say_where_the_census_finds_the_heap(void)
+{
+	build(2, sizeof(struct ptm_abi_arena), 4);
+	CHECK(decode() == 0);
+	CHECK_EQ_U64(books.version, 4);
+	CHECK(books.has_census);
+	CHECK_EQ_U64(books.census.arena_record_offset, 2240);
+	CHECK_EQ_U64(books.census.arena_size, 4096);
+	CHECK_EQ_U64(books.census.arena_segments_offset, 2200);
+	CHECK_EQ_U64(books.census.heap_info_size, 48);
+	CHECK_EQ_U64(books.census.tcache_key_addr, BASE + 0x10000);
+	CHECK_EQ_U64(books.census.tcache_max_csize_addr, BASE + 0x10008);
+	CHECK_EQ_U64(books.census.release_keep, 88);
+	CHECK_EQ_U64(books.census.page_size, 4096);
+	CHECK_EQ_U64(books.narenas, 2);
+	/* A version 3 block has none of it, whatever follows its 80 bytes. */
+	build(2, sizeof(struct ptm_abi_arena), 3);
+	CHECK(decode() == 0);
+	CHECK(!books.has_census);
+	/* A version 4 block as short as version 3's is refused, not read past its end. */
+	build(2, sizeof(struct ptm_abi_arena), 4);
+	block()->size = PTM_ABI_BLOCK_V1_SIZE;
+	CHECK(decode() == -EPROTO);
+	/* Each census field out of its bounds makes the block garbage. */
+	for (int k = 0; k < 10; k++) {
+		struct ptm_abi_block *b = block();
+
+		build(2, sizeof(struct ptm_abi_arena), 4);
+		switch (k) {
+		case 0: b->arena_size = 1024; break;
+		case 1: b->arena_size = 1u << 30; break;
+		case 2: b->arena_record_offset = 2244; break;
+		case 3: b->arena_record_offset = 4096; break;
+		case 4: b->arena_segments_offset = 8192; break;
+		case 5: b->heap_info_size = 40; break;
+		case 6: b->tcache_key_addr = 1ULL << 60; break;
+		case 7: b->release_keep = 8; break;
+		case 8: b->page_size = 6000; break;
+		case 9: b->page_size = 1ULL << 40; break;
+		}
+		CHECK_MSG(decode() == -EPROTO, "case %d", k);
+	}
+}
+
 static void a_later_version_with_longer_structs_is_read_as_far_as_known(void)
 {
 	const size_t stride = sizeof(struct ptm_abi_arena) + 24;
 
-	build(2, stride, 4);
+	build(2, stride, 5);
 	block()->size = sizeof(struct ptm_abi_block) + 16;
 	CHECK(decode() == 0);
-	CHECK_EQ_U64(books.version, 4);
+	CHECK_EQ_U64(books.version, 5);
+	CHECK(books.has_census);
 	CHECK(books.has_release && books.has_largest);
 	CHECK_EQ_U64(books.arenas[1].rec.index, 1);
 	CHECK_EQ_U64(books.arenas[1].rec.release_calls, 3);
@@ -353,6 +413,7 @@ int main(void)
 	version_2_books_sum_and_fill_heapfragds_structures();
 	version_3_books_give_the_largest_free_chunk_and_heaps();
 	version_1_records_are_read_without_the_release_books();
+	version_4_books_say_where_the_census_finds_the_heap();
 	a_later_version_with_longer_structs_is_read_as_far_as_known();
 	a_list_longer_than_heapfragd_keeps_is_summed_whole_and_marked_truncated();
 	garbage_headers_are_refused();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Passive mode: no uprobes; what it cannot measure (calls, live blocks,
- * requested and allocated bytes, histograms) is null, never 0, while the
+ * requested bytes, histograms) is null, never 0, allocated bytes come from
+ * the heap census and agree with mallinfo2(), while the
  * heap syscalls are still counted exactly (as strace counts them in an
  * identical run) and mapped_bytes.brk is still glibc's mallinfo2().arena.
  *
@@ -9,6 +10,7 @@
  * without being named, and its phase is counted exactly.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -17,6 +19,16 @@
 static bool brk_seen(json_t *doc, void *arg)
 {
 	return th_u64(doc, "counters.brk") != UINT64_MAX && th_u64(doc, "counters.brk") > 0;
+}
+
+/* A census of the heap as it is after the phase: complete, and ended after the truth was read. */
+static bool census_after(json_t *doc, void *arg)
+{
+	json_t *c = json_object_get(doc, "census");
+	const char *state = json_string_value(json_object_get(c, "state"));
+
+	return state && strcmp(state, "complete") == 0 &&
+	       json_number_value(json_object_get(c, "at")) > *(double *)arg;
 }
 
 static bool is_null(json_t *doc, const char *path)
@@ -55,7 +67,29 @@ static void passive(void)
 	CHECK(is_null(doc, "counters.free"));
 	CHECK(is_null(doc, "heap.live_allocations"));
 	CHECK(is_null(doc, "heap.requested_bytes"));
-	CHECK(is_null(doc, "heap.allocated_bytes"));
+	/*
+	 * Allocated bytes come from the heap census in passive mode: its in-use
+	 * chunks and the mmapped ones, which is mallinfo2's uordblks less what
+	 * the thread cache holds (glibc counts cached chunks as in use) plus
+	 * hblkhd.
+	 */
+	{
+		json_t *c, *mi = json_object_get(truth, "mallinfo2");
+		struct timespec ts;
+		double since;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		since = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+		json_decref(doc);
+		doc = th_wait_doc(&d, w.pid, census_after, &since, 20);
+		c = json_object_get(doc, "census");
+		CHECK_MSG(doc != NULL, "no complete census after the phase");
+		CHECK_EQ_U64(th_u64(doc, "heap.allocated_bytes"),
+			     th_u64(c, "in_use.bytes") + th_u64(c, "mmapped.bytes"));
+		CHECK_EQ_U64(th_u64(doc, "heap.allocated_bytes"),
+			     th_u64(mi, "uordblks") - th_u64(c, "free.tcache.bytes") +
+				     th_u64(mi, "hblkhd"));
+	}
 	CHECK_EQ_U64(th_u64(doc, "heap.mapped_bytes.brk"),
 		     th_u64(json_object_get(truth, "mallinfo2"), "arena"));
 	th_workload_finish(&w);
