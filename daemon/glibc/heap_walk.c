@@ -1029,7 +1029,7 @@ static int publish(struct arena *as, size_t n, struct hf_census *out,
 	out->state = out->nr_partial ? HF_CENSUS_PARTIAL : HF_CENSUS_COMPLETE;
 	if (first)
 		snprintf(out->reason, sizeof(out->reason), "%u of %u arenas could not be walked "
-			 "consistently; the first: %s",
+			 "consistently; the first: %.120s",
 			 out->nr_partial, out->nr_arenas, first);
 	else
 		out->reason[0] = '\0';
