@@ -64,6 +64,8 @@ struct proc {
 	bool target_known;
 	struct hf_probes *probes;
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
+	/* The last counts: a new census re-derives the account from them at once. */
+	struct hf_raw raw;
 	bool regions_known;
 	/* Its allocator's room (room.h) and the room's state for it. */
 	const struct hf_room *room;
@@ -404,6 +406,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	pthread_mutex_lock(&r->lock);
 	if (!err) {
 		apply(p, &raw, &regions, rr, now_unix());
+		p->raw = raw;
 		p->regions = regions;
 		p->regions_known = true;
 	}
@@ -977,6 +980,13 @@ static void census_give(void *ctx, struct hf_census_take *job, const struct hf_c
 			hf_census_detail_put(p->census_detail);
 			p->census_detail = detail;
 			detail = NULL;
+			/*
+			 * What passive mode takes from the census follows it now, not
+			 * at the next snapshot: one document never shows a census
+			 * beside heap numbers derived from the one before.
+			 */
+			if (p->regions_known && !p->exited)
+				hf_account(&p->raw, &p->regions, now_unix(), &p->snap);
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -1261,6 +1271,7 @@ static void tick(struct hf_registry *r)
 		pthread_mutex_lock(&r->lock);
 		if (!err && !p->dead && !p->exited) {
 			apply(p, &raw, &regions, rr, now);
+			p->raw = raw;
 			p->regions = regions;
 			p->regions_known = true;
 		}
