@@ -370,11 +370,11 @@ void th_workload_kill(struct th_workload *w)
 	fclose(w->out);
 }
 
-static json_t *request(const struct th_daemon *d, const char *path, const char *post, long *status)
+/* The body of one request, NUL-terminated (NULL when none), and its status. */
+static char *fetch_body(const struct th_daemon *d, const char *path, const char *post, long *status)
 {
 	struct curl_body b = {0};
 	struct curl_slist *hdrs = NULL;
-	json_t *doc = NULL;
 	char url[512];
 	CURL *c;
 
@@ -393,15 +393,29 @@ static json_t *request(const struct th_daemon *d, const char *path, const char *
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
 	}
-	if (curl_easy_perform(c) == CURLE_OK) {
+	if (curl_easy_perform(c) == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-		if (b.data)
-			doc = json_loads(b.data, 0, NULL);
+	else {
+		free(b.data);
+		b.data = NULL;
 	}
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
-	free(b.data);
+	return b.data;
+}
+
+static json_t *request(const struct th_daemon *d, const char *path, const char *post, long *status)
+{
+	char *body = fetch_body(d, path, post, status);
+	json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
+
+	free(body);
 	return doc;
+}
+
+char *th_get_text(const struct th_daemon *d, const char *path, long *status)
+{
+	return fetch_body(d, path, NULL, status);
 }
 
 json_t *th_get(const struct th_daemon *d, const char *path, long *status)

@@ -84,6 +84,8 @@ void th_workload_kill(struct th_workload *w);
  * JSON) and the status in *status.
  */
 json_t *th_get(const struct th_daemon *d, const char *path, long *status);
+/* GET, the body as text (malloc'd, NUL-terminated; NULL when none). */
+char *th_get_text(const struct th_daemon *d, const char *path, long *status);
 /* POST a JSON body; the status in *status. */
 json_t *th_post(const struct th_daemon *d, const char *path, const char *body, long *status);
 
