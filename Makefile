@@ -15,7 +15,9 @@ ifeq ($(CI),true)
 CMAKE_ARGS += -DHF_WERROR=ON
 endif
 
-.PHONY: all deps build sanitize test demo format bench clean
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build sanitize test demo format bench fuzz clean
 
 all: build
 
@@ -52,6 +54,11 @@ demo: build
 
 bench: build
 	tests/bench/run.sh $(BUILD)
+
+# The heap census walker's fuzzer, for FUZZ_SECONDS (make test runs it for 60).
+fuzz: build
+	tests/fuzz/run_fuzz.sh $(BUILD)/tests/fuzz_census tests/fuzz/census $(FUZZ_SECONDS) \
+		$(BUILD)/tests/fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -145,12 +145,35 @@ struct hf_census_detail *hf_census_detail_get(struct hf_census_detail *d);
 /* Drops a reference; the last one frees.  NULL-safe. */
 void hf_census_detail_put(struct hf_census_detail *d);
 
+struct hf_mem;
+struct hf_walk_params;
+
+/*
+ * A test's window on a room's walk (heap_walk.h); the daemon sets none.
+ * tests/fuzz/census_capture.c records, through it, the pages the walker
+ * reads and the parameters the room found, into a heap image for the
+ * fuzzer: the capture then runs the room's own discovery code, not a copy.
+ */
+struct hf_census_tap {
+	void *ctx;
+	/* The reader the walk uses instead of the room's mem (which it may wrap). */
+	struct hf_mem *(*mem)(void *ctx, struct hf_mem *mem);
+	/*
+	 * Right after hf_heap_walk returned err: its parameters, with the cache
+	 * key the walk may have learnt, and its own verdict, before the room
+	 * adds what it knows beyond the walk.
+	 */
+	void (*walked)(void *ctx, const struct hf_walk_params *p, int err,
+		       const struct hf_census *out);
+};
+
 /* What a room's census is asked to do. */
 struct hf_census_job {
 	pid_t pid;
 	const struct hf_alloc_target *target;
 	bool stop;            /* --census-stop: freeze the target for the copy */
 	unsigned int retries; /* walks of an arena that keeps changing, beyond the first */
+	const struct hf_census_tap *tap; /* NULL in the daemon */
 };
 
 /* Zeroes *c and marks every byte count unknown where a state says nothing yet. */

@@ -402,7 +402,7 @@ static bool thread_regions(struct walk *w, struct arena *a)
 	uint64_t h = a->top & ~(l->heap_max - 1);
 
 	for (unsigned int n = 0; h; n++) {
-		unsigned char hi[64];
+		unsigned char hi[32]; /* ar_ptr, prev, size, mprotect_size: all the walk uses */
 		struct region *r;
 		uint64_t ar, prev, size, mprot;
 
@@ -414,7 +414,12 @@ static bool thread_regions(struct walk *w, struct arena *a)
 				return fail(a, "the heap list of the arena at %#" PRIx64
 					       " comes back to %#" PRIx64,
 					    a->addr, h);
-		if (!read_small(w, a, h, hi, l->heap_info_size))
+		/*
+		 * Only the words the walk uses, never heap_info_size bytes: libptm's
+		 * books (target memory) set that size, up to 4096, and reading it
+		 * whole into hi overran the stack (found by fuzz_census).
+		 */
+		if (!read_small(w, a, h, hi, sizeof(hi)))
 			return false;
 		ar = get64(hi, 0);
 		prev = get64(hi, 8);
