@@ -73,6 +73,22 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HFB_DEFAULT_MAX_SITES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct hfb_site_key);
+	__type(value, struct hfb_site_val);
+} sites SEC(".maps");
+
+/* The loader sets the value size to --stack-depth frames before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, HFB_DEFAULT_MAX_STACKS);
+	__uint(key_size, sizeof(u32));
+	__uint(value_size, HFB_DEFAULT_STACK_DEPTH * sizeof(u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HFB_DEFAULT_MAX_MMAPS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct hfb_live_key);
@@ -112,9 +128,12 @@ const volatile bool trace_all = false; /* -a: every process is traced */
 const volatile unsigned int trace_all_mode = HFB_MODE_EXACT;
 const volatile bool watch_exec = false;    /* -e: report every exec */
 const volatile unsigned int self_tgid = 0; /* heapfragd itself, never traced by -a */
+const volatile bool want_sites = true;     /* keep allocation sites (exact mode) */
+const volatile bool want_stacks = true;    /* ... with their stacks (not --no-stacks) */
 
 /* The initial value of a process's counters (map values may come from here). */
 struct hfb_stats zero_stats;
+struct hfb_site_val zero_site;
 
 #define PROT_READ     0x1
 #define PROT_WRITE    0x2
@@ -270,11 +289,85 @@ static __always_inline struct hfb_inflight *current_call(void)
 	return in && in->active ? in : NULL;
 }
 
-static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u64 size, u64 align,
-				     u32 rule)
+/* A site's entry, made on its first allocation; NULL when the map is full. */
+static __always_inline struct hfb_site_val *site_get(const struct hfb_site_key *k)
+{
+	struct hfb_site_val *v = bpf_map_lookup_elem(&sites, k);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(&sites, k, &zero_site, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sites, k);
+}
+
+/* Takes a live block off its site's books (a free, or a block replaced). */
+static __always_inline void site_release(u32 tgid, const struct hfb_live_val *old)
+{
+	struct hfb_site_key k = {.tgid = tgid, .stack_id = old->stack_id, .ret = old->ret};
+	struct hfb_site_val *v;
+
+	if (old->stack_id == HFB_NO_SITE)
+		return;
+	v = bpf_map_lookup_elem(&sites, &k);
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->live_count, -1);
+	__sync_fetch_and_add(&v->live_requested, -(s64)old->requested);
+	__sync_fetch_and_add(&v->live_allocated, -(s64)old->allocated);
+	__sync_fetch_and_add(&v->frees, 1);
+}
+
+/*
+ * The site of the allocation whose return probe runs now, written into the
+ * block's value: the return address is the instruction pointer here, and the
+ * stack walked from here starts with it.  A full map loses the site
+ * (counted), not the block.  Returns the site's entry, or NULL.
+ */
+static __always_inline struct hfb_site_val *site_of_return(struct pt_regs *ctx,
+							   struct hfb_stats *st, u32 tgid,
+							   struct hfb_live_val *val)
+{
+	struct hfb_site_key k = {.tgid = tgid, .stack_id = -1, .ret = PT_REGS_IP(ctx)};
+	struct hfb_site_val *v;
+
+	val->stack_id = HFB_NO_SITE;
+	if (!want_sites)
+		return NULL;
+	if (want_stacks) {
+		long id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+
+		if (id >= 0)
+			k.stack_id = (int)id;
+		else
+			__sync_fetch_and_add(&st->dropped_events, 1);
+	}
+	v = site_get(&k);
+	if (!v) {
+		__sync_fetch_and_add(&st->dropped_events, 1);
+		return NULL;
+	}
+	val->stack_id = k.stack_id;
+	val->ret = k.ret;
+	return v;
+}
+
+/* Puts a block that is now in the live map on its site's books. */
+static __always_inline void site_take(struct hfb_site_val *v, const struct hfb_live_val *val)
+{
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->live_count, 1);
+	__sync_fetch_and_add(&v->live_requested, val->requested);
+	__sync_fetch_and_add(&v->live_allocated, val->allocated);
+	__sync_fetch_and_add(&v->allocs, 1);
+}
+
+static __always_inline void add_live(struct pt_regs *ctx, struct hfb_stats *st, u32 tgid, u64 ptr,
+				     u64 size, u64 align, u32 rule)
 {
 	struct hfb_live_key key = {.tgid = tgid, .addr = ptr};
 	struct hfb_live_val val = {.requested = size}, *old;
+	struct hfb_site_val *site;
 	u64 word = 0;
 
 	if (rule == HFB_SIZE_CHUNK_HEADER &&
@@ -285,6 +378,8 @@ static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u6
 		val.allocated = size;
 	else
 		val.allocated = aligned_size_class(size, align);
+	val.born_ns = bpf_ktime_get_ns();
+	site = site_of_return(ctx, st, tgid, &val);
 
 	/*
 	 * Inserted without a lookup first: a block already in the map (freed
@@ -302,8 +397,10 @@ static __always_inline void add_live(struct hfb_stats *st, u32 tgid, u64 ptr, u6
 		__sync_fetch_and_add(&st->live_requested, -(s64)old->requested);
 		__sync_fetch_and_add(&st->live_allocated, -(s64)old->allocated);
 		__sync_fetch_and_add(&st->hist_live[hist_bucket(old->requested)], -1);
+		site_release(tgid, old);
 		*old = val;
 	}
+	site_take(site, &val);
 	__sync_fetch_and_add(&st->live_count, 1);
 	__sync_fetch_and_add(&st->live_requested, size);
 	__sync_fetch_and_add(&st->live_allocated, val.allocated);
@@ -322,6 +419,7 @@ static __always_inline void remove_live(struct hfb_stats *st, u32 tgid, u64 ptr)
 	__sync_fetch_and_add(&st->live_requested, -(s64)old->requested);
 	__sync_fetch_and_add(&st->live_allocated, -(s64)old->allocated);
 	__sync_fetch_and_add(&st->hist_live[hist_bucket(old->requested)], -1);
+	site_release(tgid, old);
 	bpf_map_delete_elem(&live, &key);
 }
 
@@ -492,7 +590,7 @@ int BPF_KRETPROBE(hf_alloc_return, u64 ret)
 		__sync_fetch_and_add(&st->failed, 1);
 		return 0;
 	}
-	add_live(st, tgid, ptr, call.size, call.align, rule);
+	add_live(ctx, st, tgid, ptr, call.size, call.align, rule);
 	return 0;
 }
 

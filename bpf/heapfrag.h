@@ -134,9 +134,45 @@ struct hfb_live_key {
 	unsigned long long addr;
 };
 
+/*
+ * Allocation sites (exact mode).  A site is where an allocation call was
+ * made from: the call's return address, which the return probe reads as its
+ * instruction pointer (the kernel puts the original return address there
+ * before it runs a return probe), and, unless --no-stacks, the user stack
+ * above it as the kernel walks it by frame pointers (stacks, whose frame 0 is
+ * that same return address).  stack_id is -1 when there is no stack: stacks
+ * off, or the stack map had no room (counted as a dropped event).
+ */
+#define HFB_DEFAULT_MAX_SITES   16384
+#define HFB_DEFAULT_MAX_STACKS  16384
+#define HFB_DEFAULT_STACK_DEPTH 32
+#define HFB_MAX_STACK_DEPTH     127 /* the kernel's perf_event_max_stack default */
+
+struct hfb_site_key {
+	unsigned int tgid;
+	int stack_id;
+	unsigned long long ret;
+};
+
+/* sites: one entry per site of a traced process; live_* are signed like hfb_stats'. */
+struct hfb_site_val {
+	long long live_count;
+	long long live_requested;
+	long long live_allocated;
+	unsigned long long allocs;
+	unsigned long long frees;
+};
+
+/* A live block's site is in its value; HFB_NO_SITE: it has none (the sites map was full). */
+#define HFB_NO_SITE (-2)
+
 struct hfb_live_val {
 	unsigned long long requested;
 	unsigned long long allocated;
+	int stack_id; /* its site: stack_id and ret as in hfb_site_key */
+	unsigned int pad;
+	unsigned long long ret;
+	unsigned long long born_ns; /* bpf_ktime_get_ns() at its allocation */
 };
 
 /*

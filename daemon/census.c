@@ -50,7 +50,18 @@ void hf_census_detail_put(struct hf_census_detail *d)
 		free(d->regions[i].cells);
 	free(d->regions);
 	free(d->arenas);
+	hf_census_sites_free(d->sites);
 	free(d);
+}
+
+void hf_census_sites_free(struct hf_census_sites *s)
+{
+	if (!s)
+		return;
+	free(s->ids);
+	free(s->blocks);
+	free(s->pinned);
+	free(s);
 }
 
 void hf_census_init(struct hf_census *c)

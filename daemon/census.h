@@ -130,6 +130,47 @@ struct hf_heapmap_region {
 	struct hf_heapmap_cell *cells;
 };
 
+/*
+ * Pinning attribution (exact mode with sites): the process's live blocks
+ * whose allocation site is known, and what a walk credits to each site.
+ *
+ * On every pinned page (census.h's totals: resident, not releasable, holding
+ * a byte of an in-use, tcache or fastbin chunk) the free bytes are credited
+ * to the in-use chunks on that page in proportion to each one's bytes on it,
+ * by integer division, the page's remainder going to the last of them; an
+ * in-use chunk's credit goes to the site of the block at its user address,
+ * or to "(before attach)" when no known block is there (allocated before
+ * attach, or not tracked).  A pinned page with no in-use byte is pinned by
+ * cached chunks alone: its free bytes go to "(allocator caches)".  So, over
+ * the complete arenas, pinned[] + before_pinned + caches_pinned is exactly
+ * the census's pinned_free_bytes.
+ */
+struct hf_census_site_id {
+	int32_t stack_id; /* bpf/heapfrag.h's hfb_site_key */
+	uint64_t ret;
+};
+
+struct hf_census_block {
+	uint64_t addr; /* the user address malloc returned: chunk + 16 */
+	uint32_t site; /* index into ids */
+};
+
+struct hf_census_sites {
+	size_t nr_sites;
+	struct hf_census_site_id *ids;
+	size_t nr_blocks;
+	struct hf_census_block *blocks; /* sorted by addr; freed once walked */
+	/* What the walk credited, over the complete arenas. */
+	uint64_t *pinned; /* [nr_sites] */
+	uint64_t before_pinned;
+	uint64_t before_bytes;  /* in-use chunk bytes with no known block */
+	uint64_t before_chunks; /* ... and their number */
+	uint64_t caches_pinned;
+};
+
+/* NULL-safe. */
+void hf_census_sites_free(struct hf_census_sites *s);
+
 /* Immutable once published; shared by reference (hf_census_detail_get/put). */
 struct hf_census_detail {
 	int refs;
@@ -138,6 +179,8 @@ struct hf_census_detail {
 	struct hf_census_arena *arenas;
 	size_t nr_regions;
 	struct hf_heapmap_region *regions;
+	/* Pinning attribution of this walk, or NULL (no sites: passive mode, or off). */
+	struct hf_census_sites *sites;
 };
 
 struct hf_census_detail *hf_census_detail_new(void);
@@ -174,6 +217,8 @@ struct hf_census_job {
 	bool stop;            /* --census-stop: freeze the target for the copy */
 	unsigned int retries; /* walks of an arena that keeps changing, beyond the first */
 	const struct hf_census_tap *tap; /* NULL in the daemon */
+	/* Pinning attribution to fill, or NULL (census.h's hf_census_sites). */
+	struct hf_census_sites *sites;
 };
 
 /* Zeroes *c and marks every byte count unknown where a state says nothing yet. */

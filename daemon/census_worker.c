@@ -84,6 +84,7 @@ static void run_one(struct hf_census_worker *w, struct hf_census_take *job)
 {
 	struct hf_census_job cj = {.pid = job->pid, .target = &job->target, .stop = w->stop_target};
 	struct hf_census_detail *detail = NULL;
+	struct hf_census_sites *sites = NULL;
 	struct hf_census c;
 	double cpu0, wall0, cpu, end;
 	int err;
@@ -91,7 +92,20 @@ static void run_one(struct hf_census_worker *w, struct hf_census_take *job)
 	hf_census_init(&c);
 	cpu0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
 	wall0 = clock_seconds(CLOCK_MONOTONIC);
+	/* A process whose blocks cannot be read is still censused, without attribution. */
+	if (job->sites && w->owner.sites && w->owner.sites(w->owner.ctx, job, &sites) != 0)
+		sites = NULL;
+	cj.sites = sites;
 	err = job->room->census(&cj, &job->cache, &c, &detail);
+	if (sites && detail && !err && c.state == HF_CENSUS_COMPLETE) {
+		/* The blocks served the walk; the credits stay with its detail. */
+		free(sites->blocks);
+		sites->blocks = NULL;
+		sites->nr_blocks = 0;
+		detail->sites = sites;
+		sites = NULL;
+	}
+	hf_census_sites_free(sites);
 	cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	end = clock_seconds(CLOCK_MONOTONIC);
 	c.at = unix_now();

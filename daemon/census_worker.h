@@ -34,6 +34,7 @@ struct hf_census_take {
 	const struct hf_room *room;
 	struct hf_alloc_target target;
 	void *cache; /* the room's cache for this process, owned by the job while it runs */
+	bool sites;  /* credit pinned pages to allocation sites (exact mode) */
 };
 
 struct hf_census_owner {
@@ -50,6 +51,11 @@ struct hf_census_owner {
 	 */
 	void (*give)(void *ctx, struct hf_census_take *job, const struct hf_census *c,
 		     struct hf_census_detail *detail, double next_due);
+	/*
+	 * For a job with sites: the process's live blocks and their sites, read
+	 * just before its walk (no lock held); NULL in *out when there are none.
+	 */
+	int (*sites)(void *ctx, const struct hf_census_take *job, struct hf_census_sites **out);
 };
 
 struct hf_census_worker;

@@ -22,6 +22,8 @@ static const char *const finding_names[HF_FINDING_COUNT] = {
 	[HF_FINDING_ALLOCATOR_CACHING] = "allocator_caching",
 	[HF_FINDING_LEAK_LIKE_GROWTH] = "leak_like_growth",
 	[HF_FINDING_FRAGMENTATION_GROWTH] = "fragmentation_growth",
+	[HF_FINDING_PINNED_BY_SITE] = "pinned_by_site",
+	[HF_FINDING_GROWING_SITE] = "growing_site",
 };
 
 const char *hf_finding_name(enum hf_finding_kind kind)
@@ -424,6 +426,79 @@ static bool growth(const struct hf_snapshot *s, bool in_use, struct hf_finding *
 	return true;
 }
 
+/* "make_record (libfoo.so, foo.c:42)": a top site as a sentence names it. */
+static void site_title(const struct hf_top_site *t, char *buf, size_t len)
+{
+	if (t->where[0])
+		snprintf(buf, len, "%s (%s)", t->name, t->where);
+	else
+		snprintf(buf, len, "%s", t->name);
+}
+
+static bool pinned_by_site(const struct hf_snapshot *s, struct hf_finding *f)
+{
+	const struct hf_census_totals *t = census_totals(s);
+	const struct hf_top_site *top = NULL;
+	char title[320], live_b[32], pin_b[32];
+
+	if (!t || !s->sites_known)
+		return false;
+	for (uint32_t i = 0; i < s->nr_top_sites && i < HF_MAX_TOP_SITES; i++) {
+		const struct hf_top_site *c = &s->top_sites[i];
+
+		if (hf_known(c->pinned_free_bytes) &&
+		    (!top || c->pinned_free_bytes > top->pinned_free_bytes))
+			top = c;
+	}
+	if (!top || top->pinned_free_bytes < HF_DOCTOR_SITE_PINNED_MIN_BYTES ||
+	    (double)top->pinned_free_bytes <
+		    HF_DOCTOR_SITE_PINNED_SHARE * (double)t->pinned_free_bytes)
+		return false;
+	site_title(top, title, sizeof(title));
+	say(f, HF_FINDING_PINNED_BY_SITE,
+	    "%s: %s of long-lived blocks pin %s of free pages. Remedy: give these objects a "
+	    "pool or an arena of their own, or allocate them apart from the short-lived ones "
+	    "they are interleaved with.",
+	    title, human_bytes(top->live_bytes, live_b, sizeof(live_b)),
+	    human_bytes(top->pinned_free_bytes, pin_b, sizeof(pin_b)));
+	return true;
+}
+
+static bool growing_site(const struct hf_snapshot *s, double now, struct hf_finding *f)
+{
+	char title[320], from_b[32], to_b[32];
+
+	if (!s->sites_known)
+		return false;
+	for (uint32_t i = 0; i < s->nr_top_sites && i < HF_MAX_TOP_SITES; i++) {
+		const struct hf_top_site *c = &s->top_sites[i];
+		uint64_t allocs = c->allocations - c->base_allocations;
+		uint64_t frees = c->frees - c->base_frees;
+		double grew;
+
+		if (now - c->base_at < HF_DOCTOR_SITE_GROWTH_SECONDS ||
+		    c->live_bytes <= c->base_live_bytes || c->allocations < c->base_allocations ||
+		    c->frees < c->base_frees)
+			continue;
+		grew = (double)(c->live_bytes - c->base_live_bytes);
+		if (grew < (double)HF_DOCTOR_SITE_GROWTH_MIN_BYTES ||
+		    grew < HF_DOCTOR_SITE_GROWTH_SHARE * (double)c->base_live_bytes ||
+		    (double)frees > HF_DOCTOR_SITE_FREE_SHARE * (double)allocs)
+			continue;
+		site_title(c, title, sizeof(title));
+		say(f, HF_FINDING_GROWING_SITE,
+		    "%s: live bytes went from %s to %s in %.1f minutes, with %" PRIu64
+		    " frees for %" PRIu64 " allocations: this site's blocks pile up like a leak, "
+		    "not fragmentation. Remedy: find who should free them (a cache or queue "
+		    "without a bound, a lost owner).",
+		    title, human_bytes(c->base_live_bytes, from_b, sizeof(from_b)),
+		    human_bytes(c->live_bytes, to_b, sizeof(to_b)), (now - c->base_at) / 60, frees,
+		    allocs);
+		return true;
+	}
+	return false;
+}
+
 size_t hf_doctor(const struct hf_snapshot *s, double now, struct hf_finding *out, size_t max)
 {
 	struct hf_finding f;
@@ -462,6 +537,12 @@ size_t hf_doctor(const struct hf_snapshot *s, double now, struct hf_finding *out
 			break;
 		case HF_FINDING_FRAGMENTATION_GROWTH:
 			found = growth(s, false, &f);
+			break;
+		case HF_FINDING_PINNED_BY_SITE:
+			found = pinned_by_site(s, &f);
+			break;
+		case HF_FINDING_GROWING_SITE:
+			found = growing_site(s, now, &f);
 			break;
 		case HF_FINDING_COUNT:
 			break;

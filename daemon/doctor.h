@@ -42,6 +42,16 @@
  *     in-use bytes (resp. free bytes) grew by >= 16 MiB and by >= 25 % of
  *     where they started, more than twice as much as free (resp. in-use)
  *     bytes did.
+ *
+ * From the top allocation sites (exact mode; sites.h, --site-metrics):
+ * pinned_by_site  with a complete census, the site with the most pinned free
+ *     bytes has >= 8 MiB of them and >= 25 % of census.pages.pinned_free_bytes:
+ *     its live blocks keep those free bytes from being given back.
+ * growing_site  a top site whose live bytes grew, since heapfragd first saw
+ *     it among the top ones (at least 60 s and at most 300 s before), by
+ *     >= 16 MiB and by >= 25 % of where they started, while the frees of its
+ *     blocks in that time were <= 10 % of its allocations: leak-like growth
+ *     at that site.
  */
 #ifndef HF_DOCTOR_H
 #define HF_DOCTOR_H
@@ -69,6 +79,12 @@
 #define HF_DOCTOR_GROWTH_MIN_BYTES       (16ull << 20)
 #define HF_DOCTOR_GROWTH_SHARE           0.25
 #define HF_DOCTOR_GROWTH_DOMINANCE       2.0
+#define HF_DOCTOR_SITE_PINNED_MIN_BYTES  (8ull << 20)
+#define HF_DOCTOR_SITE_PINNED_SHARE      0.25
+#define HF_DOCTOR_SITE_GROWTH_SECONDS    60.0
+#define HF_DOCTOR_SITE_GROWTH_MIN_BYTES  (16ull << 20)
+#define HF_DOCTOR_SITE_GROWTH_SHARE      0.25
+#define HF_DOCTOR_SITE_FREE_SHARE        0.10
 
 enum hf_finding_kind {
 	HF_FINDING_EXTERNAL_FRAGMENTATION = 0,
@@ -81,6 +97,8 @@ enum hf_finding_kind {
 	HF_FINDING_ALLOCATOR_CACHING,
 	HF_FINDING_LEAK_LIKE_GROWTH,
 	HF_FINDING_FRAGMENTATION_GROWTH,
+	HF_FINDING_PINNED_BY_SITE,
+	HF_FINDING_GROWING_SITE,
 	HF_FINDING_COUNT,
 };
 

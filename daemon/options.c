@@ -30,6 +30,12 @@ enum {
 	OPT_CENSUS_BUDGET,
 	OPT_CENSUS_STOP,
 	OPT_NO_CENSUS,
+	OPT_NO_SITES,
+	OPT_NO_STACKS,
+	OPT_STACK_DEPTH,
+	OPT_MAX_SITES,
+	OPT_MAX_STACKS,
+	OPT_SITE_METRICS,
 };
 
 static const char doc[] =
@@ -66,6 +72,18 @@ static const struct argp_option options[] = {
 	{"census-stop", OPT_CENSUS_STOP, NULL, 0,
 	 "Hold each target still while its heap is copied (default: read it running)", 1},
 	{"no-census", OPT_NO_CENSUS, NULL, 0, "Do not take heap censuses", 1},
+	{"no-sites", OPT_NO_SITES, NULL, 0, "Do not keep allocation sites (exact mode)", 1},
+	{"no-stacks", OPT_NO_STACKS, NULL, 0,
+	 "A site is the allocation call alone, without the stack above it", 1},
+	{"stack-depth", OPT_STACK_DEPTH, "N", 0, "Frames kept per site, 1 to 127 (default 32)", 1},
+	{"max-sites", OPT_MAX_SITES, "N", 0,
+	 "Allocation sites kept at once, all processes together (default 16384)", 1},
+	{"max-stacks", OPT_MAX_STACKS, "N", 0,
+	 "Distinct stacks kept at once, all processes together (default 16384)", 1},
+	{"site-metrics", OPT_SITE_METRICS, "N", 0,
+	 "Sites per process in /metrics and the doctor, 0 to 20, by pinned then live bytes "
+	 "(default 10)",
+	 1},
 	{"token-file", OPT_TOKEN_FILE, "PATH", 0,
 	 "Require this file's bearer token on mutating HTTP routes", 2},
 	{"verbose", 'v', NULL, 0, "Log debug messages", 2},
@@ -203,6 +221,34 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_NO_CENSUS:
 		o->census = false;
 		break;
+	case OPT_NO_SITES:
+		o->sites = false;
+		break;
+	case OPT_NO_STACKS:
+		o->stacks = false;
+		break;
+	case OPT_STACK_DEPTH:
+		if (parse_u64(arg, 1, HFB_MAX_STACK_DEPTH, &v))
+			argp_error(state, "--stack-depth '%s' is not a count from 1 to %d", arg,
+				   HFB_MAX_STACK_DEPTH);
+		o->stack_depth = (uint32_t)v;
+		break;
+	case OPT_MAX_SITES:
+		if (parse_u64(arg, 1, 1u << 24, &v))
+			argp_error(state, "--max-sites '%s' is not a count from 1 to 16777216", arg);
+		o->max_sites = (uint32_t)v;
+		break;
+	case OPT_MAX_STACKS:
+		if (parse_u64(arg, 1, 1u << 24, &v))
+			argp_error(state, "--max-stacks '%s' is not a count from 1 to 16777216", arg);
+		o->max_stacks = (uint32_t)v;
+		break;
+	case OPT_SITE_METRICS:
+		if (parse_u64(arg, 0, HF_MAX_TOP_SITES, &v))
+			argp_error(state, "--site-metrics '%s' is not a count from 0 to %d", arg,
+				   HF_MAX_TOP_SITES);
+		o->site_metrics = (uint32_t)v;
+		break;
 	case OPT_TOKEN_FILE:
 		o->token_file = arg;
 		break;
@@ -247,6 +293,12 @@ int hf_options_parse(int argc, char **argv, struct hf_options *opts)
 		.census = true,
 		.census_interval = NAN,
 		.census_budget = 0.02,
+		.sites = true,
+		.stacks = true,
+		.stack_depth = HFB_DEFAULT_STACK_DEPTH,
+		.max_sites = HFB_DEFAULT_MAX_SITES,
+		.max_stacks = HFB_DEFAULT_MAX_STACKS,
+		.site_metrics = 10,
 	};
 	/* argp_error() and argp_failure() exit with this status. */
 	argp_err_exit_status = HF_EXIT_USAGE;

@@ -44,6 +44,13 @@ struct hf_options {
 	double census_interval; /* seconds; NAN until set: then the snapshot interval */
 	double census_budget;   /* share of one CPU, (0, 1] */
 	bool census_stop;       /* freeze the target for the copy */
+	/* Allocation sites (exact mode; bpf/heapfrag.h). */
+	bool sites;
+	bool stacks;
+	uint32_t stack_depth;
+	uint32_t max_sites;
+	uint32_t max_stacks;
+	uint32_t site_metrics; /* sites per process in /metrics */
 };
 
 /*

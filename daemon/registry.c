@@ -37,6 +37,8 @@
 
 #include "account.h"
 #include "census_worker.h"
+#include "sites.h"
+#include "symbolize.h"
 #include "exec_gate.h"
 #include "heap_regions.h"
 #include "log.h"
@@ -95,6 +97,9 @@ struct watched_exe {
 struct hf_registry {
 	pthread_mutex_t lock;
 	struct hf_options opts;
+	/* Symbols for the sites route, cached across requests (sym_lock). */
+	pthread_mutex_t sym_lock;
+	struct hf_symbolizer *sym;
 	struct hf_tracer *tracer;
 	void **rooms;                     /* each room's state, in the order of hf_rooms[] */
 	struct hf_census_worker *census;  /* NULL with --no-census */
@@ -548,6 +553,57 @@ static int svc_census(void *ctx, pid_t pid, struct hf_snapshot *out,
 	return found ? 0 : -ENOENT;
 }
 
+static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, char *why,
+		     size_t why_len)
+{
+	struct hf_registry *r = ctx;
+	struct hf_census_detail *detail = NULL;
+	enum hf_mode mode = HF_MODE_EXACT;
+	struct proc *found = NULL;
+	bool exited = false;
+	int err;
+
+	*out = NULL;
+	pthread_mutex_lock(&r->lock);
+	for (struct proc *p = r->procs; p; p = p->next) {
+		if (p->pid != pid || p->pending)
+			continue;
+		if (!p->exited) {
+			found = p;
+			break;
+		}
+		if (!found || p->exited_at > found->exited_at)
+			found = p;
+	}
+	if (found) {
+		mode = found->mode;
+		exited = found->exited;
+		detail = hf_census_detail_get(found->census_detail);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!found)
+		return -ENOENT;
+	if (mode != HF_MODE_EXACT || !r->opts.sites || exited) {
+		say(why, why_len, "%s",
+		    exited		   ? "The process has exited; its sites went with its probes."
+		    : mode != HF_MODE_EXACT ? "The process is traced in passive mode, which has no "
+					      "probe on allocation calls and so keeps no sites."
+					    : "heapfragd runs with --no-sites.");
+		hf_census_detail_put(detail);
+		return 0;
+	}
+	/* One symbolizer for every request: its cache is what makes symbols cheap. */
+	pthread_mutex_lock(&r->sym_lock);
+	if (!r->sym)
+		r->sym = hf_symbolizer_new();
+	err = hf_sites_build(r->tracer, pid, detail, r->sym, out);
+	pthread_mutex_unlock(&r->sym_lock);
+	hf_census_detail_put(detail);
+	if (!err)
+		hf_sites_sort(*out, (enum hf_sites_order)order);
+	return err;
+}
+
 static void svc_daemon_stats(void *ctx, struct hf_daemon_stats *out)
 {
 	struct hf_registry *r = ctx;
@@ -564,6 +620,8 @@ void hf_registry_service(struct hf_registry *r, struct hf_service *svc)
 		.list = svc_list,
 		.get = svc_get,
 		.census = svc_census,
+		.sites = svc_sites,
+		.sites_free = hf_sites_free,
 		.attach = svc_attach,
 		.detach = svc_detach,
 		.daemon_stats = svc_daemon_stats,
@@ -947,11 +1005,81 @@ static bool census_take(void *ctx, double now, struct hf_census_take *job, doubl
 		job->room = best->census_room;
 		job->target = best->target;
 		job->cache = best->census_cache;
+		job->sites = best->mode == HF_MODE_EXACT && r->opts.sites;
 		best->census_cache = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
 	*wait = next - now;
 	return best != NULL;
+}
+
+/* A site's index in an open-addressed table of ids (cap a power of two). */
+static uint32_t site_index(struct hf_census_sites *s, uint32_t *slots, size_t cap, int stack_id,
+			   uint64_t ret)
+{
+	uint64_t h = ((uint64_t)(uint32_t)stack_id * 0x9e3779b97f4a7c15ull) ^ ret;
+	size_t i = (size_t)((h * 0xff51afd7ed558ccdull) >> 20) & (cap - 1);
+
+	for (;; i = (i + 1) & (cap - 1)) {
+		uint32_t k = slots[i];
+
+		if (k == UINT32_MAX) {
+			slots[i] = (uint32_t)s->nr_sites;
+			s->ids[s->nr_sites] = (struct hf_census_site_id){.stack_id = stack_id, .ret = ret};
+			return (uint32_t)s->nr_sites++;
+		}
+		if (s->ids[k].stack_id == stack_id && s->ids[k].ret == ret)
+			return k;
+	}
+}
+
+/*
+ * The census worker's sites (census_worker.h): the process's live blocks
+ * with a site, from the tracer's maps, each naming its site by index.
+ */
+static int census_sites(void *ctx, const struct hf_census_take *job, struct hf_census_sites **out)
+{
+	struct hf_registry *r = ctx;
+	struct hf_live_block *blocks = NULL;
+	struct hf_census_sites *s = NULL;
+	uint32_t *slots = NULL;
+	size_t n = 0, cap = 16;
+	int err;
+
+	*out = NULL;
+	err = hf_tracer_live_blocks(r->tracer, job->pid, &blocks, &n);
+	if (err)
+		return err;
+	while (cap < 2 * n)
+		cap *= 2;
+	s = calloc(1, sizeof(*s));
+	slots = malloc(cap * sizeof(*slots));
+	if (!s || !slots || !(s->ids = malloc((n ? n : 1) * sizeof(*s->ids))) ||
+	    !(s->blocks = malloc((n ? n : 1) * sizeof(*s->blocks)))) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	memset(slots, 0xff, cap * sizeof(*slots));
+	for (size_t i = 0; i < n; i++) {
+		if (blocks[i].stack_id == HFB_NO_SITE)
+			continue;
+		s->blocks[s->nr_blocks].addr = blocks[i].addr;
+		s->blocks[s->nr_blocks].site =
+			site_index(s, slots, cap, blocks[i].stack_id, blocks[i].ret);
+		s->nr_blocks++;
+	}
+	s->pinned = calloc(s->nr_sites ? s->nr_sites : 1, sizeof(*s->pinned));
+	if (!s->pinned) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	*out = s;
+	s = NULL;
+cleanup:
+	hf_census_sites_free(s);
+	free(slots);
+	free(blocks);
+	return err;
 }
 
 /* ... and its give: the result lands only in the process and image it was taken of. */
@@ -1006,6 +1134,11 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 		.max_live = opts->max_live,
 		.max_procs = opts->max_procs,
 		.max_mmaps = opts->max_mmaps,
+		.sites = opts->sites,
+		.stacks = opts->stacks,
+		.stack_depth = opts->stack_depth,
+		.max_sites = opts->max_sites,
+		.max_stacks = opts->max_stacks,
 	};
 	struct hf_registry *r;
 	int err;
@@ -1014,6 +1147,7 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 	if (!r)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->sym_lock, NULL);
 	r->opts = *opts;
 	r->command = -1;
 	err = hf_proc_boot_time(&r->btime);
@@ -1058,7 +1192,8 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 		}
 	}
 	if (opts->census) {
-		struct hf_census_owner owner = {.ctx = r, .take = census_take, .give = census_give};
+		struct hf_census_owner owner = {
+			.ctx = r, .take = census_take, .give = census_give, .sites = census_sites};
 
 		err = hf_census_worker_start(&owner, opts->census_interval, opts->census_budget,
 					     opts->census_stop, &r->census);
@@ -1106,6 +1241,8 @@ void hf_registry_free(struct hf_registry *r)
 			hf_rooms[i]->close(r->rooms[i]);
 	free(r->rooms);
 	hf_tracer_close(r->tracer);
+	hf_symbolizer_free(r->sym);
+	pthread_mutex_destroy(&r->sym_lock);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -1232,8 +1369,73 @@ int hf_registry_spawn(struct hf_registry *r, char **argv, pid_t *child, char *wh
 }
 
 /* Takes a snapshot of every running process; drops exited ones past retention. */
+static int by_tgid(const void *a, const void *b)
+{
+	const struct hf_site_raw *x = a, *y = b;
+
+	return x->key.tgid < y->key.tgid ? -1 : x->key.tgid > y->key.tgid;
+}
+
+/*
+ * p's top sites into its snapshot, from all[0..n) (every process's sites,
+ * sorted by tgid).  A site already among the top keeps its base; a new one,
+ * or one whose base is older than HF_SITE_BASE_SECONDS, starts one now.
+ */
+static void update_top_sites(struct hf_registry *r, struct proc *p, const struct hf_site_raw *all,
+			     size_t n, double now)
+{
+	struct hf_top_site top[HF_MAX_TOP_SITES];
+	struct hf_census_detail *detail;
+	size_t lo = 0, hi, ntop = 0;
+	struct hf_site_raw want = {.key.tgid = (unsigned int)p->pid};
+
+	while (lo < n && by_tgid(&all[lo], &want) < 0)
+		lo++;
+	for (hi = lo; hi < n && all[hi].key.tgid == want.key.tgid; hi++)
+		;
+	pthread_mutex_lock(&r->lock);
+	detail = hf_census_detail_get(p->census_detail);
+	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->sym_lock);
+	if (!r->sym)
+		r->sym = hf_symbolizer_new();
+	if (hf_sites_top(r->tracer, p->pid, all + lo, hi - lo, detail, r->sym, top,
+			 r->opts.site_metrics, &ntop) != 0)
+		ntop = 0;
+	pthread_mutex_unlock(&r->sym_lock);
+	hf_census_detail_put(detail);
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < ntop; i++) {
+		const struct hf_top_site *old = NULL;
+
+		for (uint32_t k = 0; k < p->snap.nr_top_sites; k++)
+			if (p->snap.top_sites[k].id == top[i].id)
+				old = &p->snap.top_sites[k];
+		if (old && now - old->base_at < HF_SITE_BASE_SECONDS) {
+			top[i].base_at = old->base_at;
+			top[i].base_live_bytes = old->base_live_bytes;
+			top[i].base_allocations = old->base_allocations;
+			top[i].base_frees = old->base_frees;
+		} else {
+			top[i].base_at = now;
+			top[i].base_live_bytes = top[i].live_bytes;
+			top[i].base_allocations = top[i].allocations;
+			top[i].base_frees = top[i].frees;
+		}
+	}
+	if (!p->dead && !p->exited) {
+		p->snap.sites_known = true;
+		p->snap.nr_top_sites = (uint32_t)ntop;
+		memcpy(p->snap.top_sites, top, ntop * sizeof(top[0]));
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
 static void tick(struct hf_registry *r)
 {
+	struct hf_site_raw *all_sites = NULL;
+	size_t nr_sites = 0;
 	struct hf_room_read *rr = malloc(sizeof(*rr));
 	struct proc **batch = NULL, **pp;
 	size_t n = 0, cap = 0;
@@ -1259,6 +1461,10 @@ static void tick(struct hf_registry *r)
 		batch[n++] = p;
 	}
 	pthread_mutex_unlock(&r->lock);
+	/* Every process's sites in one pass over the map, for their top sites. */
+	if (r->opts.sites && r->opts.site_metrics &&
+	    hf_tracer_sites(r->tracer, -1, &all_sites, &nr_sites) == 0 && nr_sites)
+		qsort(all_sites, nr_sites, sizeof(*all_sites), by_tgid);
 
 	for (size_t i = 0; i < n && rr; i++) {
 		struct proc *p = batch[i];
@@ -1279,7 +1485,10 @@ static void tick(struct hf_registry *r)
 		if (err && err != -ESRCH)
 			hf_log(HF_LOG_DEBUG, "cannot measure process %d: %s", p->pid,
 			       strerror(-err));
+		if (!err && p->mode == HF_MODE_EXACT && r->opts.sites && r->opts.site_metrics)
+			update_top_sites(r, p, all_sites, nr_sites, now);
 	}
+	free(all_sites);
 	free(batch);
 	free(rr);
 

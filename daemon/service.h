@@ -15,6 +15,8 @@
 
 #include "snapshot.h"
 
+struct hf_sites;
+
 #define HF_MAX_MAPS 16
 
 /* The daemon's own health, for /metrics. */
@@ -61,6 +63,16 @@ struct hf_service {
 	/* Detaches; -ENOENT when it is not tracked. */
 	int (*detach)(void *ctx, pid_t pid);
 	void (*daemon_stats)(void *ctx, struct hf_daemon_stats *out);
+	/*
+	 * pid's allocation sites (sites.h) sorted by order (enum
+	 * hf_sites_order), freed by the caller with sites_free.  When the
+	 * process keeps no sites (passive mode, --no-sites, or it has exited)
+	 * *out is NULL and why says so in one sentence.  -ENOENT when it is not
+	 * traced.
+	 */
+	int (*sites)(void *ctx, pid_t pid, int order, struct hf_sites **out, char *why,
+		     size_t why_len);
+	void (*sites_free)(struct hf_sites *s);
 };
 
 #endif /* HF_SERVICE_H */

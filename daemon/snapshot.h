@@ -222,6 +222,31 @@ struct hf_tracing {
 	uint64_t live_map_entries;
 };
 
+/*
+ * One of a process's top allocation sites (exact mode; sites.h), as
+ * /metrics and the doctor see it: its frame 0 named, and its numbers.  The
+ * base_* fields are the site's numbers when heapfragd first saw it among
+ * the top ones (reset every HF_SITE_BASE_SECONDS), for the doctor's growth
+ * rule.
+ */
+#define HF_MAX_TOP_SITES     20
+#define HF_SITE_BASE_SECONDS 300.0
+
+struct hf_top_site {
+	uint64_t id;          /* sites.h's id, as /sites serves it */
+	char name[96];        /* frame 0's function, else "object+0xoffset" */
+	char where[192];      /* "object, file:line", "object" or "" */
+	uint64_t live_bytes;  /* chunk bytes */
+	uint64_t live_allocations;
+	uint64_t pinned_free_bytes; /* HF_UNKNOWN without attribution */
+	uint64_t allocations;
+	uint64_t frees;
+	double base_at; /* Unix seconds */
+	uint64_t base_live_bytes;
+	uint64_t base_allocations;
+	uint64_t base_frees;
+};
+
 struct hf_snapshot {
 	pid_t pid;
 	double start_time; /* Unix seconds, from /proc/PID/stat starttime */
@@ -243,6 +268,9 @@ struct hf_snapshot {
 	bool latency_known; /* exact mode: calls are timed */
 	struct hf_call_latency latency[HF_LAT_OPS];
 	struct hf_census census; /* the latest heap census (census.h) */
+	bool sites_known;        /* exact mode with sites: top_sites says something */
+	uint32_t nr_top_sites;   /* by pinned free bytes, then live bytes */
+	struct hf_top_site top_sites[HF_MAX_TOP_SITES];
 	uint32_t nr_arenas;
 	bool arenas_truncated;
 	struct hf_arena arenas[HF_MAX_ARENAS];

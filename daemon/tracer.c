@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,6 +41,7 @@ struct hf_tracer {
 	void *ctx;
 	int ncpus;
 	uint32_t max_live;
+	uint32_t stack_depth;
 	/* Per-PID uprobes are inherited by the target's children (follow forks). */
 	bool inherit;
 	int uprobe_pmu;   /* the "uprobe" perf PMU's type */
@@ -176,6 +178,15 @@ int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_eve
 	bpf_map__set_max_entries(t->skel->maps.live, cfg->max_live);
 	bpf_map__set_max_entries(t->skel->maps.mmaps, cfg->max_mmaps);
 	bpf_map__set_max_entries(t->skel->maps.areas, cfg->max_mmaps);
+	t->skel->rodata->want_sites = cfg->sites;
+	t->skel->rodata->want_stacks = cfg->sites && cfg->stacks;
+	t->stack_depth = cfg->stack_depth;
+	bpf_map__set_max_entries(t->skel->maps.sites, cfg->sites ? cfg->max_sites : 1);
+	/* Without stacks the stack map is never written: one small entry. */
+	bpf_map__set_max_entries(t->skel->maps.stacks,
+				 cfg->sites && cfg->stacks ? cfg->max_stacks : 1);
+	bpf_map__set_value_size(t->skel->maps.stacks,
+				(cfg->sites && cfg->stacks ? cfg->stack_depth : 1) * sizeof(uint64_t));
 
 	/* The syscall tracepoints are found through tracefs. */
 	err = hf_tracefs_ensure();
@@ -225,7 +236,11 @@ void hf_tracer_close(struct hf_tracer *t)
 	free(t);
 }
 
-/* Collects the keys of map that belong to tgid, then deletes them. */
+/*
+ * Collects the keys of map that belong to tgid, then deletes them.  Every
+ * per-process key (hfb_live_key, hfb_site_key) is 16 bytes with the tgid
+ * first.
+ */
 static void delete_keys_of(struct bpf_map *map, pid_t tgid)
 {
 	struct hfb_live_key key, next, *doomed = NULL;
@@ -233,6 +248,9 @@ static void delete_keys_of(struct bpf_map *map, pid_t tgid)
 	int fd = bpf_map__fd(map);
 	void *prev = NULL;
 
+	_Static_assert(sizeof(struct hfb_site_key) == sizeof(struct hfb_live_key) &&
+			       offsetof(struct hfb_site_key, tgid) == 0,
+		       "per-process keys share one shape");
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		if (next.tgid == (unsigned int)tgid) {
 			if (n == cap) {
@@ -261,6 +279,49 @@ void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid)
 	delete_keys_of(t->skel->maps.areas, pid);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Deletes pid's sites, then the stacks no remaining site names: stack ids
+ * are shared by every process whose stack had the same addresses.
+ */
+static void forget_sites(struct hf_tracer *t, pid_t pid)
+{
+	struct hf_site_raw *all = NULL;
+	size_t n = 0, nids = 0, nused = 0;
+	int *ids = NULL, *used = NULL;
+
+	if (hf_tracer_sites(t, pid, &all, &n) != 0)
+		return;
+	ids = n ? malloc(n * sizeof(*ids)) : NULL;
+	for (size_t i = 0; ids && i < n; i++)
+		if (all[i].key.stack_id >= 0)
+			ids[nids++] = all[i].key.stack_id;
+	free(all);
+	delete_keys_of(t->skel->maps.sites, pid);
+	if (!nids || hf_tracer_sites(t, -1, &all, &n) != 0) {
+		free(ids);
+		return;
+	}
+	used = malloc((n ? n : 1) * sizeof(*used));
+	for (size_t i = 0; used && i < n; i++)
+		if (all[i].key.stack_id >= 0)
+			used[nused++] = all[i].key.stack_id;
+	if (used)
+		qsort(used, nused, sizeof(*used), cmp_int);
+	for (size_t k = 0; used && k < nids; k++)
+		if (!bsearch(&ids[k], used, nused, sizeof(*used), cmp_int))
+			bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stacks), &ids[k]);
+	free(used);
+	free(all);
+	free(ids);
+}
+
 void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
 {
 	uint32_t key = (uint32_t)pid;
@@ -268,6 +329,7 @@ void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &key);
 	hf_tracer_forget_blocks(t, pid);
+	forget_sites(t, pid);
 }
 
 int hf_tracer_track(struct hf_tracer *t, pid_t pid, uint64_t start_boottime, enum hf_mode mode)
@@ -685,6 +747,180 @@ int hf_tracer_spans(struct hf_tracer *t, pid_t pid, struct hf_span **spans, size
 	}
 	*spans = arr;
 	*n = cnt;
+	return 0;
+}
+
+/*
+ * Calls each(ctx, key, value) for every entry of a hash map, read in
+ * batches (one syscall per BATCH entries: the live map can hold a million),
+ * or key by key where the kernel has no batch lookup.
+ */
+#define BATCH 4096
+typedef int (*entry_fn)(void *ctx, const void *key, const void *value);
+
+static int map_each(struct bpf_map *map, entry_fn each, void *ctx)
+{
+	int fd = bpf_map__fd(map), err = 0;
+	size_t ks = bpf_map__key_size(map), vs = bpf_map__value_size(map);
+	unsigned char *keys = malloc(BATCH * ks), *vals = malloc(BATCH * vs);
+	unsigned char *key = malloc(ks), *next = malloc(ks);
+	uint64_t in_batch = 0, out_batch = 0;
+	bool first = true;
+	void *prev = NULL;
+
+	if (!keys || !vals || !key || !next) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		__u32 count = BATCH;
+		int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, keys, vals,
+					      &count, NULL);
+
+		if (rc && errno != ENOENT) {
+			/* 524 is the kernel's ENOTSUPP: no batch lookup, so key by key below. */
+			if (first && (errno == EINVAL || errno == EOPNOTSUPP || errno == 524))
+				break;
+			err = -errno;
+			goto cleanup;
+		}
+		for (__u32 i = 0; i < count && !err; i++)
+			err = each(ctx, keys + i * ks, vals + i * vs);
+		if (err || rc)
+			goto cleanup;
+		in_batch = out_batch;
+		first = false;
+	}
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, ks);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, vals) == 0) {
+			err = each(ctx, key, vals);
+			if (err)
+				break;
+		}
+	}
+cleanup:
+	free(keys);
+	free(vals);
+	free(key);
+	free(next);
+	return err;
+}
+
+/* A growing array of n elements of size sz. */
+static int push(void **arr, size_t *n, size_t *cap, size_t sz, const void *elem)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 256;
+		void *grown = realloc(*arr, ncap * sz);
+
+		if (!grown)
+			return -ENOMEM;
+		*arr = grown;
+		*cap = ncap;
+	}
+	memcpy((char *)*arr + *n * sz, elem, sz);
+	(*n)++;
+	return 0;
+}
+
+struct collect {
+	pid_t pid; /* -1: every process */
+	void *arr;
+	size_t n, cap;
+};
+
+static int collect_site(void *ctx, const void *key, const void *value)
+{
+	struct collect *c = ctx;
+	struct hf_site_raw s;
+
+	memcpy(&s.key, key, sizeof(s.key));
+	memcpy(&s.val, value, sizeof(s.val));
+	if (c->pid >= 0 && s.key.tgid != (unsigned int)c->pid)
+		return 0;
+	return push(&c->arr, &c->n, &c->cap, sizeof(s), &s);
+}
+
+int hf_tracer_sites(struct hf_tracer *t, pid_t pid, struct hf_site_raw **sites, size_t *n)
+{
+	struct collect c = {.pid = pid};
+	int err = map_each(t->skel->maps.sites, collect_site, &c);
+
+	if (err) {
+		free(c.arr);
+		return err;
+	}
+	*sites = c.arr;
+	*n = c.n;
+	return 0;
+}
+
+int hf_tracer_stack(struct hf_tracer *t, int stack_id, uint64_t *frames, size_t max, size_t *n)
+{
+	uint64_t *buf = calloc(t->stack_depth ? t->stack_depth : 1, sizeof(*buf));
+	uint32_t id = (uint32_t)stack_id;
+	size_t k = 0;
+
+	*n = 0;
+	if (!buf)
+		return -ENOMEM;
+	if (stack_id < 0 || bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stacks), &id, buf) != 0) {
+		free(buf);
+		return -ENOENT;
+	}
+	/* The kernel ends a stack shorter than the map's depth with zeros. */
+	for (; k < t->stack_depth && k < max && buf[k]; k++)
+		frames[k] = buf[k];
+	*n = k;
+	free(buf);
+	return 0;
+}
+
+static int collect_block(void *ctx, const void *key, const void *value)
+{
+	struct collect *c = ctx;
+	struct hfb_live_key k;
+	struct hfb_live_val v;
+	struct hf_live_block b;
+
+	memcpy(&k, key, sizeof(k));
+	if (k.tgid != (unsigned int)c->pid)
+		return 0;
+	memcpy(&v, value, sizeof(v));
+	b = (struct hf_live_block){
+		.addr = k.addr,
+		.requested = v.requested,
+		.allocated = v.allocated,
+		.stack_id = v.stack_id,
+		.ret = v.ret,
+		.born_ns = v.born_ns,
+	};
+	return push(&c->arr, &c->n, &c->cap, sizeof(b), &b);
+}
+
+static int by_addr(const void *a, const void *b)
+{
+	const struct hf_live_block *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+int hf_tracer_live_blocks(struct hf_tracer *t, pid_t pid, struct hf_live_block **blocks,
+			  size_t *n)
+{
+	struct collect c = {.pid = pid};
+	int err = map_each(t->skel->maps.live, collect_block, &c);
+
+	if (err) {
+		free(c.arr);
+		return err;
+	}
+	if (c.n)
+		qsort(c.arr, c.n, sizeof(struct hf_live_block), by_addr);
+	*blocks = c.arr;
+	*n = c.n;
 	return 0;
 }
 

@@ -26,6 +26,28 @@ struct hf_tracer_config {
 	uint32_t max_live;
 	uint32_t max_procs;
 	uint32_t max_mmaps;
+	/* Allocation sites (exact mode): kept at all, with stacks, how deep. */
+	bool sites;
+	bool stacks;
+	uint32_t stack_depth; /* frames, 1 to HFB_MAX_STACK_DEPTH */
+	uint32_t max_sites;
+	uint32_t max_stacks;
+};
+
+/* One site of a process as the kernel keeps it (bpf/heapfrag.h). */
+struct hf_site_raw {
+	struct hfb_site_key key;
+	struct hfb_site_val val;
+};
+
+/* One live block with its site. */
+struct hf_live_block {
+	uint64_t addr;
+	uint64_t requested;
+	uint64_t allocated;
+	int stack_id; /* HFB_NO_SITE: none */
+	uint64_t ret;
+	uint64_t born_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 };
 
 typedef void (*hf_tracer_event_fn)(void *ctx, const struct hfb_event *ev);
@@ -71,6 +93,17 @@ bool hf_tracer_inherits(const struct hf_tracer *t);
 int hf_tracer_read(struct hf_tracer *t, pid_t pid, struct hf_raw *raw);
 /* pid's mmapped chunks as seen from inside allocator calls (malloc'ed array). */
 int hf_tracer_spans(struct hf_tracer *t, pid_t pid, struct hf_span **spans, size_t *n);
+
+/* pid's allocation sites (malloc'ed array); an empty one when sites are off. */
+int hf_tracer_sites(struct hf_tracer *t, pid_t pid, struct hf_site_raw **sites, size_t *n);
+/*
+ * The frames of stack stack_id, innermost first, up to max; *n how many.
+ * -ENOENT when the map no longer holds it.
+ */
+int hf_tracer_stack(struct hf_tracer *t, int stack_id, uint64_t *frames, size_t max, size_t *n);
+/* pid's live blocks, sorted by address (malloc'ed array). */
+int hf_tracer_live_blocks(struct hf_tracer *t, pid_t pid, struct hf_live_block **blocks,
+			  size_t *n);
 
 /* Delivers lifecycle events; returns how many, or a negative errno. */
 int hf_tracer_poll(struct hf_tracer *t, int timeout_ms);

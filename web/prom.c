@@ -647,6 +647,63 @@ static void write_arenas(struct hf_buf *b, const struct hf_snapshot *snaps, size
 	}
 }
 
+/*
+ * The top allocation sites of each process in exact mode (--site-metrics),
+ * labelled by site_id (unique in the process, as /sites serves it) and site
+ * (frame 0 named, which two sites may share): bounded cardinality, and
+ * series that survive as long as a site stays among the top ones.
+ */
+struct site_family {
+	const char *name;
+	const char *help;
+	enum family_type type;
+	size_t offset; /* of the value in struct hf_top_site */
+};
+
+static const struct site_family site_families[] = {
+	{"heapfrag_site_live_bytes", "Chunk bytes of the site's live blocks.", GAUGE,
+	 offsetof(struct hf_top_site, live_bytes)},
+	{"heapfrag_site_live_allocations", "The site's live blocks.", GAUGE,
+	 offsetof(struct hf_top_site, live_allocations)},
+	{"heapfrag_site_pinned_free_bytes",
+	 "Free bytes on pinned pages credited to the site's live blocks by the latest complete "
+	 "heap census.",
+	 GAUGE, offsetof(struct hf_top_site, pinned_free_bytes)},
+	{"heapfrag_site_allocations_total", "Allocations made at the site since attach.",
+	 COUNTER, offsetof(struct hf_top_site, allocations)},
+	{"heapfrag_site_frees_total", "Frees of blocks allocated at the site since attach.",
+	 COUNTER, offsetof(struct hf_top_site, frees)},
+};
+
+static void write_sites(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n)
+{
+	char id[24];
+
+	for (size_t f = 0; f < sizeof(site_families) / sizeof(site_families[0]); f++) {
+		const struct site_family *sf = &site_families[f];
+
+		family_header(b, sf->name, sf->help, sf->type);
+		for (size_t i = 0; i < n; i++) {
+			if (!snaps[i].sites_known || shadowed(snaps, n, i))
+				continue;
+			for (uint32_t k = 0; k < snaps[i].nr_top_sites && k < HF_MAX_TOP_SITES;
+			     k++) {
+				const struct hf_top_site *t = &snaps[i].top_sites[k];
+				uint64_t v;
+
+				memcpy(&v, (const char *)t + sf->offset, sizeof(v));
+				if (!hf_known(v))
+					continue;
+				snprintf(id, sizeof(id), "%" PRIu64, t->id);
+				sample_start_labels(b, sf->name, &snaps[i], "site_id", id, "site",
+						    t->name);
+				put_u64(b, v);
+				hf_buf_puts(b, "\n");
+			}
+		}
+	}
+}
+
 static void write_daemon(struct hf_buf *b, const struct hf_daemon_stats *st)
 {
 	family_header(b, "heapfrag_tracked_processes", "Processes heapfragd is tracing now.",
@@ -701,6 +758,7 @@ int hf_prom_write(struct hf_buf *b, const struct hf_snapshot *snaps, size_t n,
 	write_sampled_by_size(b, snaps, n);
 	write_latency(b, snaps, n);
 	write_arenas(b, snaps, n);
+	write_sites(b, snaps, n);
 	write_daemon(b, stats);
 	return b->err;
 }

@@ -36,6 +36,8 @@ static const struct {
 	[HF_E_CANNOT_ATTACH] = {MHD_HTTP_UNPROCESSABLE_CONTENT, "cannot_attach"},
 	[HF_E_INTERNAL] = {MHD_HTTP_INTERNAL_SERVER_ERROR, "internal"},
 	[HF_E_UNAVAILABLE] = {MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable"},
+	[HF_E_BAD_QUERY] = {MHD_HTTP_BAD_REQUEST, "bad_query"},
+	[HF_E_NO_SITES] = {MHD_HTTP_CONFLICT, "no_sites"},
 };
 
 unsigned int hf_web_error_status(enum hf_web_error e)

@@ -45,6 +45,12 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/heapmap",
 	 .handler = hf_handle_process_heapmap},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/sites",
+	 .handler = hf_handle_process_sites},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/profile",
+	 .handler = hf_handle_process_profile},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

@@ -158,6 +158,8 @@ int hf_handle_process_doctor(struct hf_req *req);
 int hf_handle_process_libptm(struct hf_req *req);
 int hf_handle_process_latency(struct hf_req *req);
 int hf_handle_process_heapmap(struct hf_req *req);
+int hf_handle_process_sites(struct hf_req *req);
+int hf_handle_process_profile(struct hf_req *req);
 
 /* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
 int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));
@@ -184,6 +186,8 @@ enum hf_web_error {
 	HF_E_CANNOT_ATTACH,
 	HF_E_INTERNAL,
 	HF_E_UNAVAILABLE,
+	HF_E_BAD_QUERY,
+	HF_E_NO_SITES,
 	HF_E_COUNT,
 };
 

@@ -826,6 +826,83 @@ static void trim_region(const struct walk *w, const struct arena *a, const struc
 	}
 }
 
+/* The index of the site of the block at user address addr, or -1. */
+static int64_t site_at(const struct hf_census_sites *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s->nr_blocks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->blocks[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nr_blocks && s->blocks[lo].addr == addr && s->blocks[lo].site < s->nr_sites)
+		return s->blocks[lo].site;
+	return -1;
+}
+
+/*
+ * Credits the free bytes of this region's pinned pages to the sites of the
+ * in-use chunks on them (census.h's rule).  seen[] counts the in-use bytes of
+ * a page met so far, so the chunk that brings it to use_b is the page's last
+ * and takes the remainder; given[] counts what the page has given.
+ */
+static bool credit_region(const struct walk *w, const struct arena *a, const struct region *r,
+			  const struct pagebook *pb)
+{
+	struct hf_census_sites *s = w->p->sites;
+	uint32_t *seen = calloc(r->npages ? r->npages : 1, sizeof(*seen));
+	uint32_t *given = calloc(r->npages ? r->npages : 1, sizeof(*given));
+
+	if (!seen || !given) {
+		free(seen);
+		free(given);
+		return false;
+	}
+	for (size_t k = r->rec_lo; k < r->rec_hi; k++) {
+		uint64_t a0 = a->recs[k].addr, a1 = a0 + csize(a->recs[k].size);
+		int64_t site;
+
+		if (a->rcls[k] != C_INUSE || a1 <= a0)
+			continue;
+		site = site_at(s, a0 + CHUNK_HDR);
+		if (site < 0) {
+			s->before_bytes += a1 - a0;
+			s->before_chunks++;
+		}
+		for (uint64_t pg = page_floor(w, a0); pg < a1; pg += w->ps) {
+			size_t i = (size_t)((pg - r->pstart) / w->ps);
+			uint64_t lo = pg > a0 ? pg : a0, hi = pg + w->ps < a1 ? pg + w->ps : a1;
+			uint64_t share;
+
+			if (i >= r->npages)
+				break;
+			if (!(r->state[i] & HF_PAGE_RESIDENT) || (pb->flags[i] & P_REL) ||
+			    !(pb->flags[i] & P_PIN) || !pb->use_b[i])
+				continue;
+			seen[i] += (uint32_t)(hi - lo);
+			share = seen[i] >= pb->use_b[i]
+					? pb->free_b[i] - given[i]
+					: (uint64_t)pb->free_b[i] * (hi - lo) / pb->use_b[i];
+			given[i] += (uint32_t)share;
+			if (site < 0)
+				s->before_pinned += share;
+			else
+				s->pinned[site] += share;
+		}
+	}
+	for (size_t i = 0; i < r->npages; i++)
+		if ((r->state[i] & HF_PAGE_RESIDENT) && !(pb->flags[i] & P_REL) &&
+		    (pb->flags[i] & P_PIN) && !pb->use_b[i])
+			s->caches_pinned += pb->free_b[i];
+	free(seen);
+	free(given);
+	return true;
+}
+
 static bool add_heapmap(struct arena *a, const struct walk *w, const struct region *r,
 			const struct pagebook *pb)
 {
@@ -957,6 +1034,8 @@ static bool classify_arena(struct walk *w, struct arena *a)
 				t->pinned_in_use_bytes += pb.use_b[pg];
 			}
 		}
+		if (ok && w->p->sites)
+			ok = credit_region(w, a, r, &pb);
 		if (ok && w->p->want_heapmap)
 			ok = add_heapmap(a, w, r, &pb);
 		free(pb.flags);

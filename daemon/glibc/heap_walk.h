@@ -135,6 +135,8 @@ struct hf_walk_params {
 	const struct hf_vma *vmas; /* sorted, not overlapping */
 	size_t nr_vmas;
 	bool want_heapmap;
+	/* Pinning attribution (census.h), or NULL: the walk fills its credits. */
+	struct hf_census_sites *sites;
 	/*
 	 * Called with no target memory being read between an attempt's copy and
 	 * its checks, so that a frozen target can be let go (--census-stop);

@@ -117,6 +117,7 @@ int hf_libptm_census(const struct hf_census_job *job, void **cachep, struct hf_c
 	p.vmas = vmas;
 	p.nr_vmas = nr_vmas;
 	p.want_heapmap = detail != NULL;
+	p.sites = job->sites;
 	if (job->stop) {
 		p.copy_begin = hf_freeze_copy_begin;
 		p.copy_end = hf_freeze_copy_end;

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sites.c - GET /api/v1/processes/{pid}/sites and .../profile: a process's
+ * allocation sites as JSON, as a pprof profile, or as folded stacks.
+ *
+ * Query strings are parsed strictly: a parameter these routes do not know,
+ * a repeated one or a value out of its set is 400 bad_query, so that a typo
+ * never silently gives the default.
+ */
+#include "web.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "profile.h"
+#include "sites.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT     100000
+
+struct query {
+	const char *const *known; /* NULL-terminated names this route takes */
+	const char *values[4];    /* by the index in known */
+	char bad[160];            /* the first complaint */
+};
+
+static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct query *q = cls;
+
+	(void)kind;
+	for (size_t i = 0; q->known[i]; i++) {
+		if (strcmp(key, q->known[i]) != 0)
+			continue;
+		if (q->values[i] && !q->bad[0])
+			snprintf(q->bad, sizeof(q->bad), "The query names '%s' twice.", q->known[i]);
+		q->values[i] = value ? value : "";
+		return MHD_YES;
+	}
+	if (!q->bad[0])
+		snprintf(q->bad, sizeof(q->bad), "This route takes no query parameter '%.64s'.",
+			 key);
+	return MHD_YES;
+}
+
+/* The index of value in choices (NULL-terminated), or -1. */
+static int choice(const char *value, const char *const *choices)
+{
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(value, choices[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_query(struct hf_req *req, struct query *q)
+{
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, take_arg, q);
+	return q->bad[0] ? -EINVAL : 0;
+}
+
+static json_t *j_u64_or_null(uint64_t v)
+{
+	return v == HF_UNKNOWN ? json_null() : json_integer((json_int_t)v);
+}
+
+static json_t *j_hex(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+static json_t *j_frame(const struct hf_site_frame *f)
+{
+	return json_pack("{s:o,s:s,s:o,s:o,s:o,s:o}", "address", j_hex(f->address), "object",
+			 f->object ? f->object : "", "offset", j_hex(f->offset), "function",
+			 f->function ? json_string(f->function) : json_null(), "file",
+			 f->file ? json_string(f->file) : json_null(), "line",
+			 f->line ? json_integer(f->line) : json_null());
+}
+
+static json_t *j_site(const struct hf_site *s)
+{
+	json_t *frames = json_array(), *doc;
+
+	for (size_t i = 0; frames && i < s->nr_frames; i++) {
+		if (json_array_append_new(frames, j_frame(&s->frames[i]))) {
+			json_decref(frames);
+			frames = NULL;
+		}
+	}
+	if (!frames)
+		return NULL;
+	doc = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)s->id,
+			"label", s->label ? json_string(s->label) : json_null(), "frames", frames,
+			"requested_bytes", j_u64_or_null(s->requested_bytes), "live_bytes",
+			j_u64_or_null(s->live_bytes), "live_allocations",
+			j_u64_or_null(s->live_allocations), "pinned_free_bytes",
+			j_u64_or_null(s->pinned_free_bytes), "allocations",
+			j_u64_or_null(s->allocations), "frees", j_u64_or_null(s->frees),
+			"oldest_age_seconds",
+			isnan(s->oldest_age_seconds) ? json_null() : json_real(s->oldest_age_seconds));
+	return doc;
+}
+
+/* The service's sites for req->pid, or a reply already queued (*ret). */
+static struct hf_sites *get_sites(struct hf_req *req, int order, char *why, size_t why_len,
+				  int *ret)
+{
+	struct hf_sites *s = NULL;
+	int err;
+
+	why[0] = '\0';
+	if (!req->svc->sites) {
+		*ret = hf_reply_error(req->conn, HF_E_NOT_FOUND, "This server keeps no sites.");
+		return NULL;
+	}
+	err = req->svc->sites(req->svc->ctx, req->pid, order, &s, why, why_len);
+	if (err) {
+		*ret = hf_reply_errno(req->conn, err, req->pid);
+		return NULL;
+	}
+	*ret = MHD_YES;
+	return s;
+}
+
+int hf_handle_process_sites(struct hf_req *req)
+{
+	static const char *const known[] = {"sort", "limit", NULL};
+	static const char *const sorts[] = {"live", "pinned", NULL};
+	struct query q = {.known = known};
+	struct hf_sites *s;
+	unsigned long long limit = DEFAULT_LIMIT;
+	int order = HF_SITES_BY_LIVE, ret;
+	char why[256];
+	json_t *list, *doc;
+
+	if (parse_query(req, &q) == 0 && q.values[0] && (order = choice(q.values[0], sorts)) < 0)
+		snprintf(q.bad, sizeof(q.bad), "sort is live or pinned.");
+	if (!q.bad[0] && q.values[1]) {
+		char *end;
+
+		limit = strtoull(q.values[1], &end, 10);
+		if (!q.values[1][0] || *end || q.values[1][0] == '-' || limit < 1 ||
+		    limit > MAX_LIMIT)
+			snprintf(q.bad, sizeof(q.bad), "limit is a whole number from 1 to %d.",
+				 MAX_LIMIT);
+	}
+	if (q.bad[0])
+		return hf_reply_error(req->conn, HF_E_BAD_QUERY, "%s", q.bad);
+	s = get_sites(req, order, why, sizeof(why), &ret);
+	if (!s && why[0])
+		return hf_reply_json(req->conn, MHD_HTTP_OK,
+				     json_pack("{s:i,s:n,s:s,s:n,s:n}", "pid", (int)req->pid,
+					       "sites", "reason", why, "total_live_bytes",
+					       "total_pinned_free_bytes"));
+	if (!s)
+		return ret;
+	list = json_array();
+	for (size_t i = 0; list && i < s->n && i < limit; i++) {
+		if (json_array_append_new(list, j_site(&s->sites[i]))) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	doc = list ? json_pack("{s:i,s:o,s:b,s:o,s:o,s:o}", "pid", (int)req->pid, "sites", list,
+			       "truncated", s->n > limit, "total_live_bytes",
+			       json_integer((json_int_t)s->total_live_bytes),
+			       "total_pinned_free_bytes",
+			       j_u64_or_null(s->total_pinned_free_bytes), "census_at",
+			       isnan(s->census_at) ? json_null() : json_real(s->census_at))
+		   : NULL;
+	req->svc->sites_free(s);
+	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);
+}
+
+/* The sites as the profile writers take them; frames point into s. */
+static int to_profile(const struct hf_sites *s, struct hf_profile_site **out,
+		      struct hf_profile_frame **frames_out)
+{
+	struct hf_profile_site *ps = calloc(s->n ? s->n : 1, sizeof(*ps));
+	struct hf_profile_frame *pf;
+	size_t total = 0, at = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		total += s->sites[i].nr_frames ? s->sites[i].nr_frames : 1;
+	pf = calloc(total ? total : 1, sizeof(*pf));
+	if (!ps || !pf) {
+		free(ps);
+		free(pf);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		const struct hf_site *site = &s->sites[i];
+
+		ps[i].frames = &pf[at];
+		if (site->label) {
+			/* A labelled site is one frame named by its label. */
+			pf[at++] = (struct hf_profile_frame){.object = "", .function = site->label};
+			ps[i].nr_frames = 1;
+		} else {
+			for (size_t k = 0; k < site->nr_frames; k++)
+				pf[at++] = (struct hf_profile_frame){
+					.address = site->frames[k].address,
+					.object = site->frames[k].object,
+					.offset = site->frames[k].offset,
+					.function = site->frames[k].function,
+					.file = site->frames[k].file,
+					.line = site->frames[k].line,
+				};
+			ps[i].nr_frames = site->nr_frames;
+		}
+		ps[i].allocations = site->allocations == HF_UNKNOWN ? 0 : site->allocations;
+		/* The kernel keeps live requested bytes, not those of every allocation: no alloc_space. */
+		ps[i].requested_bytes = HF_PROFILE_UNKNOWN;
+		ps[i].live_allocations = site->live_allocations == HF_UNKNOWN ? 0
+									       : site->live_allocations;
+		ps[i].live_bytes = site->live_bytes == HF_UNKNOWN ? 0 : site->live_bytes;
+		ps[i].pinned_free_bytes =
+			site->pinned_free_bytes == HF_UNKNOWN ? 0 : site->pinned_free_bytes;
+	}
+	*out = ps;
+	*frames_out = pf;
+	return 0;
+}
+
+int hf_handle_process_profile(struct hf_req *req)
+{
+	static const char *const known[] = {"type", "format", NULL};
+	static const char *const types[] = {"inuse", "pinned", NULL};
+	static const char *const formats[] = {"pprof", "folded", NULL};
+	struct query q = {.known = known};
+	struct hf_profile_site *ps = NULL;
+	struct hf_profile_frame *pf = NULL;
+	struct hf_sites *s;
+	int type = 0, format = 0, ret, err;
+	char why[256];
+
+	if (parse_query(req, &q) == 0 && q.values[0] && (type = choice(q.values[0], types)) < 0)
+		snprintf(q.bad, sizeof(q.bad), "type is inuse or pinned.");
+	if (!q.bad[0] && q.values[1] && (format = choice(q.values[1], formats)) < 0)
+		snprintf(q.bad, sizeof(q.bad), "format is pprof or folded.");
+	if (q.bad[0])
+		return hf_reply_error(req->conn, HF_E_BAD_QUERY, "%s", q.bad);
+	s = get_sites(req, type == 1 ? HF_SITES_BY_PINNED : HF_SITES_BY_LIVE, why, sizeof(why),
+		      &ret);
+	if (!s && why[0])
+		return hf_reply_error(req->conn, HF_E_NO_SITES, "%s", why);
+	if (!s)
+		return ret;
+	if (type == 1 && s->total_pinned_free_bytes == HF_UNKNOWN) {
+		req->svc->sites_free(s);
+		return hf_reply_error(req->conn, HF_E_NO_SITES,
+				      "No complete heap census has credited pinned pages to "
+				      "sites yet.");
+	}
+	err = to_profile(s, &ps, &pf);
+	if (!err && format == 1) {
+		char *text = NULL;
+		size_t len = 0;
+
+		err = hf_profile_folded(ps, s->n, type ? HF_PROFILE_PINNED : HF_PROFILE_INUSE,
+					&text, &len);
+		if (!err)
+			ret = hf_reply_text(req->conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+					    text, len);
+	} else if (!err) {
+		unsigned char *bytes = NULL;
+		size_t len = 0;
+
+		err = hf_profile_pprof(ps, s->n, type ? HF_PROFILE_PINNED : HF_PROFILE_INUSE,
+				       (double)time(NULL), &bytes, &len);
+		if (!err)
+			ret = hf_reply_text(req->conn, MHD_HTTP_OK, "application/octet-stream",
+					    (char *)bytes, len);
+	}
+	free(ps);
+	free(pf);
+	req->svc->sites_free(s);
+	return err ? hf_reply_errno(req->conn, err, req->pid) : ret;
+}
