@@ -19,6 +19,9 @@
  *              empty BPF programs: what the traps alone cost
  *   traps-bt   the same with free's probe on its symbol (single-stepped), as
  *              bpftrace places it
+ *   exact-nostk  exact with --no-stacks: each site is the allocation call only
+ *   exact-nosite exact with --no-sites: no allocation sites at all
+ * (exact keeps sites with their stacks, the default.)
  * The workload waits after READY until the tracer is attached (heapfragd
  * serves /api/v1/processes/PID only once its probes are in; bpftrace's BEGIN
  * runs after its probes are), then times its own loop; pairs/s is loop
@@ -58,10 +61,27 @@
 
 #define MAX_ROUNDS 15
 
-enum cond { UNTRACED, EXACT, PASSIVE, BPFTRACE, TRAPS_HF, TRAPS_BT, NR_COND };
+enum cond {
+	UNTRACED,
+	EXACT,
+	PASSIVE,
+	BPFTRACE,
+	TRAPS_HF,
+	TRAPS_BT,
+	EXACT_NOSTACKS,
+	EXACT_NOSITES,
+	NR_COND
+};
 
-static const char *const cond_names[NR_COND] = {"untraced", "exact",    "passive",
-						"bpftrace", "traps-hf", "traps-bt"};
+static const char *const cond_names[NR_COND] = {
+	"untraced", "exact",    "passive",     "bpftrace",
+	"traps-hf", "traps-bt", "exact-nostk", "exact-nosite"};
+
+/* The conditions that run heapfragd, and so report what it traced. */
+static bool is_heapfragd(int c)
+{
+	return c == EXACT || c == PASSIVE || c == EXACT_NOSTACKS || c == EXACT_NOSITES;
+}
 
 struct child {
 	pid_t pid;
@@ -74,7 +94,8 @@ static char build_dir[1024];
  * The untraced and passive loops run 100 million pairs (about 2 s): shorter
  * runs of a 20 ns loop swing by 15 % with what the other core is doing.
  */
-static uint64_t counts[NR_COND] = {100000000, 200000, 100000000, 200000, 500000, 200000};
+static uint64_t counts[NR_COND] = {100000000, 200000, 100000000, 200000,
+				   500000,    200000, 200000,    200000};
 
 /* The empty-program probes of the traps conditions, and the program. */
 static struct raw_uprobe traps[3] = {{-1, -1}, {-1, -1}, {-1, -1}};
@@ -255,7 +276,7 @@ static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
 	double end = now_s() + 60;
 
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
-	if (cond == EXACT || cond == PASSIVE) {
+	if (is_heapfragd(cond)) {
 		char heapfragd[1200];
 		char *argv[] = {heapfragd,
 				"-l",
@@ -263,7 +284,10 @@ static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
 				"-p",
 				pid_s,
 				"-m",
-				cond == EXACT ? "exact" : "passive",
+				cond == PASSIVE ? "passive" : "exact",
+				cond == EXACT_NOSTACKS  ? "--no-stacks"
+				: cond == EXACT_NOSITES ? "--no-sites"
+							: NULL,
 				NULL};
 		char path[64];
 
@@ -353,7 +377,7 @@ static struct result run_once(enum cond cond)
 	ns = strtoull(line + strlen("\"phase_ns\":"), NULL, 10);
 	r.pairs_per_s = ns ? (double)counts[cond] / ((double)ns / 1e9) : 0;
 	r.ok = ns > 0;
-	if (cond == EXACT || cond == PASSIVE) {
+	if (is_heapfragd(cond)) {
 		/* Snapshots are taken every second: wait for one after the loop. */
 		double end = now_s() + 5;
 
@@ -403,9 +427,11 @@ static uint64_t number(const char *prog, const char *s)
 int main(int argc, char **argv)
 {
 	double rates[NR_COND][MAX_ROUNDS], median[NR_COND];
-	uint64_t traced[NR_COND] = {NO_ANSWER, NO_ANSWER, NO_ANSWER,
-				    NO_ANSWER, NO_ANSWER, NO_ANSWER};
+	uint64_t traced[NR_COND];
 	int rounds = 5, done[NR_COND] = {0};
+
+	for (int c = 0; c < NR_COND; c++)
+		traced[c] = NO_ANSWER;
 	const char *dir = getenv("HF_BUILD_DIR");
 	bool exact_ok, passive_ok;
 
@@ -448,7 +474,7 @@ int main(int argc, char **argv)
 			if (!r.ok)
 				continue;
 			rates[c][done[c]++] = r.pairs_per_s;
-			if (c == EXACT || c == PASSIVE)
+			if (is_heapfragd(c))
 				traced[c] = r.traced;
 			fprintf(stderr, "round %d %-8s %12.0f pairs/s\n", round + 1, cond_names[c],
 				r.pairs_per_s);
@@ -468,11 +494,11 @@ int main(int argc, char **argv)
 		char tr[32] = "-";
 
 		/* Passive mode does not count calls: heapfragd must say null, not 0. */
-		if ((c == EXACT || c == PASSIVE) && traced[c] == UINT64_MAX)
+		if (is_heapfragd(c) && traced[c] == UINT64_MAX)
 			snprintf(tr, sizeof(tr), "null");
-		else if ((c == EXACT || c == PASSIVE) && traced[c] == NO_ANSWER)
+		else if (is_heapfragd(c) && traced[c] == NO_ANSWER)
 			snprintf(tr, sizeof(tr), "no answer");
-		else if (c == EXACT || c == PASSIVE)
+		else if (is_heapfragd(c))
 			snprintf(tr, sizeof(tr), "%" PRIu64, traced[c]);
 		if (!done[c]) {
 			printf("%-9s %10" PRIu64 " %14s\n", cond_names[c], counts[c], "failed");
@@ -493,6 +519,11 @@ int main(int argc, char **argv)
 		       "exact reaches %.0f%% of traps-hf\n",
 		       median[TRAPS_HF] / median[BPFTRACE],
 		       100.0 * median[EXACT] / median[TRAPS_HF]);
+	if (done[EXACT] && done[EXACT_NOSTACKS] && done[EXACT_NOSITES])
+		printf("sites cost: exact with stacks runs at %.0f%% of exact without stacks and "
+		       "%.0f%% of exact without sites\n",
+		       100.0 * median[EXACT] / median[EXACT_NOSTACKS],
+		       100.0 * median[EXACT] / median[EXACT_NOSITES]);
 	for (int c = 0; c < NR_COND; c++)
 		if (!done[c])
 			return 1;

@@ -380,6 +380,89 @@ static void test_growth(void)
 	CHECK_EQ_U64(run(&s), 0);
 }
 
+/* One top site: 2 MiB of records pinning 30 MiB, seen first two minutes ago at 1 MiB. */
+static void top_site(struct hf_snapshot *s)
+{
+	struct hf_top_site *t = &s->top_sites[0];
+
+	s->sites_known = true;
+	s->nr_top_sites = 1;
+	memset(t, 0, sizeof(*t));
+	t->id = 77;
+	snprintf(t->name, sizeof(t->name), "make_record");
+	snprintf(t->where, sizeof(t->where), "librec.so, records.c:12");
+	t->live_bytes = 2 * MiB;
+	t->live_allocations = 10000;
+	t->pinned_free_bytes = 30 * MiB;
+	t->allocations = 10000;
+	t->frees = 0;
+	t->base_at = NOW - 120;
+	t->base_live_bytes = 1 * MiB;
+	t->base_allocations = 5000;
+	t->base_frees = 0;
+}
+
+static void test_sites(void)
+{
+	static struct hf_snapshot s;
+	struct hf_top_site *t = &s.top_sites[0];
+	size_t n;
+
+	census_incident(&s);
+	s.census.total.releasable_bytes = 0;
+	s.census.total.pinned_free_bytes = 35 * MiB;
+	s.census.total.resident_bytes = 1000 * MiB; /* under the pinned share: that rule is quiet */
+	top_site(&s);
+	n = run(&s);
+	CHECK_EQ_U64(n, 1);
+	CHECK(n == 1 && found[0].kind == HF_FINDING_PINNED_BY_SITE);
+	CHECK(n == 1 && strstr(found[0].text, "make_record (librec.so, records.c:12): 2.0 MiB of "
+					      "long-lived blocks pin 30.0 MiB of free pages") !=
+				 NULL);
+	/* At the thresholds: >= 8 MiB and >= 25% of the census's pinned free bytes. */
+	t->pinned_free_bytes = 35 * MiB / 4;
+	CHECK_EQ_U64(run(&s), 1);
+	t->pinned_free_bytes = 35 * MiB / 4 - 1;
+	CHECK_EQ_U64(run(&s), 0);
+	s.census.total.pinned_free_bytes = 16 * MiB;
+	t->pinned_free_bytes = HF_DOCTOR_SITE_PINNED_MIN_BYTES - 1;
+	CHECK_EQ_U64(run(&s), 0);
+	t->pinned_free_bytes = HF_UNKNOWN;
+	CHECK_EQ_U64(run(&s), 0);
+	t->pinned_free_bytes = 30 * MiB;
+	s.census.state = HF_CENSUS_PARTIAL;
+	CHECK_EQ_U64(run(&s), 0);
+	s.census.state = HF_CENSUS_COMPLETE;
+	s.sites_known = false;
+	CHECK_EQ_U64(run(&s), 0);
+
+	/* A site piling up blocks it never frees. */
+	top_site(&s);
+	t->pinned_free_bytes = 0;
+	t->live_bytes = 40 * MiB;
+	t->base_live_bytes = 20 * MiB;
+	t->frees = 500;
+	n = run(&s);
+	CHECK_EQ_U64(n, 1);
+	CHECK(n == 1 && found[0].kind == HF_FINDING_GROWING_SITE);
+	CHECK(n == 1 && strstr(found[0].text, "make_record (librec.so, records.c:12): live bytes "
+					      "went from 20.0 MiB to 40.0 MiB in 2.0 minutes, "
+					      "with 500 frees for 5000 allocations") != NULL);
+	/* Frees over 10% of the allocations in the window: churn, not a pile. */
+	t->frees = 501;
+	CHECK_EQ_U64(run(&s), 0);
+	t->frees = 500;
+	/* Too short a window, too little growth in bytes or in share: nothing. */
+	t->base_at = NOW - HF_DOCTOR_SITE_GROWTH_SECONDS + 1;
+	CHECK_EQ_U64(run(&s), 0);
+	t->base_at = NOW - 120;
+	t->live_bytes = t->base_live_bytes + HF_DOCTOR_SITE_GROWTH_MIN_BYTES - 1;
+	CHECK_EQ_U64(run(&s), 0);
+	t->base_live_bytes = 100 * MiB;
+	t->live_bytes = 120 * MiB;
+	CHECK_EQ_U64(run(&s), 0);
+}
+
 static void test_order_and_limit(void)
 {
 	static struct hf_snapshot s;
@@ -403,16 +486,23 @@ static void test_order_and_limit(void)
 	s.census.total.releasable_bytes = 40 * MiB;
 	s.census.total.pinned_free_bytes = 30 * MiB;
 	s.census.total.tcache.bytes = 10 * MiB;
+	/* A top site that pins and grows. */
+	top_site(&s);
+	s.top_sites[0].live_bytes = 40 * MiB;
+	s.top_sites[0].base_live_bytes = 20 * MiB;
 	/* Leak-like and fragmentation growth exclude each other: the trend shows the first. */
 	trend(&s, 600, 64 * MiB, 128 * MiB, 8 * MiB, 9 * MiB);
 	n = run(&s);
 	CHECK_EQ_U64(n, HF_FINDING_COUNT - 1);
 	for (size_t i = 0; i < n; i++)
-		CHECK(found[i].kind == (enum hf_finding_kind)i);
+		CHECK(found[i].kind == (enum hf_finding_kind)(i < HF_FINDING_FRAGMENTATION_GROWTH
+								      ? i
+								      : i + 1));
 	trend(&s, 600, 64 * MiB, 65 * MiB, 8 * MiB, 80 * MiB);
 	n = run(&s);
 	CHECK_EQ_U64(n, HF_FINDING_COUNT - 1);
-	CHECK(n > 0 && found[n - 1].kind == HF_FINDING_FRAGMENTATION_GROWTH);
+	CHECK(n > 2 && found[n - 3].kind == HF_FINDING_FRAGMENTATION_GROWTH);
+	CHECK(n > 2 && found[n - 1].kind == HF_FINDING_GROWING_SITE);
 	/* The caller's room is respected. */
 	CHECK_EQ_U64(hf_doctor(&s, NOW, two, 2), 2);
 	CHECK(two[1].kind == HF_FINDING_ARENA_CONTENTION);
@@ -429,6 +519,7 @@ int main(void)
 	test_releasable_and_pinned();
 	test_allocator_caching();
 	test_growth();
+	test_sites();
 	test_order_and_limit();
 	return hf_test_done();
 }

@@ -70,6 +70,46 @@ static void check_heapmap(const char *name, const struct hf_census *c,
 	CHECK_MSG(resident == c->total.resident_bytes, "%s: heap map resident", name);
 }
 
+/*
+ * Pinning attribution over the image's heap: with a block at every chunk's
+ * address no in-use chunk is "(before attach)"; with one in three some are;
+ * either way the credits add up exactly to the census's pinned free bytes.
+ */
+static void check_attribution(const char *name, struct hf_heap_image *img, struct hf_mem *mem,
+			      const struct hf_census_totals *want)
+{
+	for (unsigned every = 1; every <= 3; every += 2) {
+		struct hf_census_sites *s = NULL;
+		struct hf_census out;
+		uint64_t sum;
+		int err = hf_heap_image_sites(img, every, 7, &s);
+
+		CHECK_MSG(err == 0, "%s: no blocks", name);
+		if (err)
+			return;
+		hf_census_init(&out);
+		img->params.sites = s;
+		img->params.want_heapmap = false;
+		err = hf_heap_walk(mem, &img->params, &out, NULL);
+		img->params.sites = NULL;
+		CHECK_MSG(err == 0, "%s: the walk with sites failed", name);
+		sum = s->before_pinned + s->caches_pinned;
+		for (size_t k = 0; k < s->nr_sites; k++)
+			sum += s->pinned[k];
+		CHECK_EQ_U64(out.total.pinned_free_bytes, want->pinned_free_bytes);
+		CHECK_EQ_U64(sum, want->pinned_free_bytes);
+		CHECK(s->before_bytes <= want->in_use.bytes);
+		if (every == 1) {
+			CHECK_EQ_U64(s->before_chunks, 0);
+			CHECK_EQ_U64(s->before_pinned, 0);
+		}
+		printf("%s: one block in %u: pinned free %" PRIu64 " = sites + before attach %" PRIu64
+		       " + caches %" PRIu64 "\n",
+		       name, every, want->pinned_free_bytes, s->before_pinned, s->caches_pinned);
+		hf_census_sites_free(s);
+	}
+}
+
 static void replay(const char *name, const unsigned char *data, size_t len)
 {
 	const struct hf_census_totals *w, *g;
@@ -119,6 +159,7 @@ static void replay(const char *name, const unsigned char *data, size_t len)
 	CHECK_EQ_U64(w->free_resident_bytes, g->free_resident_bytes);
 	CHECK_EQ_U64(w->releasable_top_bytes, g->releasable_top_bytes);
 	CHECK_EQ_U64(w->pinned_in_use_bytes, g->pinned_in_use_bytes);
+	check_attribution(name, &img, &mem, w);
 done:
 	if (detail)
 		check_heapmap(name, &out, detail);

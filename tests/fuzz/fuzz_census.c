@@ -73,6 +73,7 @@ static bool consistent(int err, const struct hf_census *c, const struct hf_censu
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct hf_census_detail *detail = NULL;
+	struct hf_census_sites *sites = NULL;
 	struct hf_heap_image img;
 	struct hf_census out;
 	struct hf_mem mem;
@@ -89,6 +90,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!consistent(err, &out, detail))
 		abort();
 	hf_census_detail_put(detail);
+	detail = NULL;
+	/*
+	 * Again with pinning attribution (blocks made up from the image, one in
+	 * size % 4 + 1): the credits must add up to the pinned free bytes.
+	 */
+	if (!err && hf_heap_image_sites(&img, (unsigned)(size % 4) + 1, 5, &sites) == 0) {
+		struct hf_census again;
+		uint64_t sum;
+
+		img.params.sites = sites;
+		img.params.want_heapmap = false;
+		hf_census_init(&again);
+		err = hf_heap_walk(&mem, &img.params, &again, NULL);
+		sum = sites->before_pinned + sites->caches_pinned;
+		for (size_t k = 0; k < sites->nr_sites; k++)
+			sum += sites->pinned[k];
+		if (!err && (sum != again.total.pinned_free_bytes ||
+			     sites->before_bytes > again.total.in_use.bytes))
+			abort();
+		hf_census_sites_free(sites);
+	}
 	hf_heap_image_free(&img);
 	return 0;
 }

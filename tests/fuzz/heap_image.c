@@ -272,6 +272,43 @@ void hf_heap_image_free(struct hf_heap_image *img)
 	memset(img, 0, sizeof(*img));
 }
 
+int hf_heap_image_sites(const struct hf_heap_image *img, unsigned every, size_t nr_sites,
+			struct hf_census_sites **out)
+{
+	struct hf_census_sites *s = calloc(1, sizeof(*s));
+	size_t cap = 0;
+
+	*out = NULL;
+	if (!s || !every || !nr_sites)
+		goto fail;
+	for (size_t i = 0; i < img->mem.nr_segs; i++)
+		cap += (size_t)(img->mem.segs[i].len / 16 / every) + 1;
+	if (cap > (4u << 20))
+		goto fail;
+	s->blocks = malloc(cap * sizeof(*s->blocks));
+	s->ids = calloc(nr_sites, sizeof(*s->ids));
+	s->pinned = calloc(nr_sites, sizeof(*s->pinned));
+	if (!s->blocks || !s->ids || !s->pinned)
+		goto fail;
+	s->nr_sites = nr_sites;
+	for (size_t k = 0; k < nr_sites; k++)
+		s->ids[k] = (struct hf_census_site_id){.stack_id = (int32_t)k, .ret = 0x1000 + k};
+	/* Segments come sorted and apart, so the blocks come sorted too. */
+	for (size_t i = 0; i < img->mem.nr_segs; i++) {
+		const struct hf_image_segment *g = &img->mem.segs[i];
+
+		for (uint64_t a = g->addr; a + 16 <= g->addr + g->len && s->nr_blocks < cap;
+		     a += 16ull * every)
+			s->blocks[s->nr_blocks++] = (struct hf_census_block){
+				.addr = a + 16, .site = (uint32_t)((a / 16) % nr_sites)};
+	}
+	*out = s;
+	return 0;
+fail:
+	hf_census_sites_free(s);
+	return -ENOMEM;
+}
+
 /* ---- the writer ---- */
 
 static void put_header(uint8_t *h, const struct hf_walk_params *p, const struct hf_census *r,

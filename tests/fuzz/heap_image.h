@@ -91,6 +91,16 @@ int hf_heap_image_parse(const void *data, size_t len, struct hf_heap_image *img)
 /* NULL-safe on what parse left. */
 void hf_heap_image_free(struct hf_heap_image *img);
 
+/*
+ * Blocks for the walk's pinning attribution (census.h), made up from the
+ * image: a block at user address a + 16 for every 16-aligned a in its pages
+ * (one in every `every` of them), its site (a / 16) % nr_sites.  With every
+ * = 1 each in-use chunk has a block, so nothing is "(before attach)".  Caps
+ * the blocks at 4 Mi; -ENOMEM otherwise.  Free with hf_census_sites_free().
+ */
+int hf_heap_image_sites(const struct hf_heap_image *img, unsigned every, size_t nr_sites,
+			struct hf_census_sites **out);
+
 /* One page for the writer: data is page_size bytes when state has HF_PAGE_DATA. */
 struct hf_image_page {
 	uint64_t addr;

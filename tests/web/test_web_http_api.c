@@ -272,6 +272,66 @@ static bool check_latency_route(pid_t pid, const char *mode, json_t **out)
 	return timed;
 }
 
+/* /sites and /profile of a process traced in exact mode: shapes, and strict queries. */
+static void check_sites_routes(pid_t w)
+{
+	static const char *const bad[] = {
+		"?sort=size",   "?limit=0",     "?limit=100001", "?limit=-1",
+		"?limit=1x",    "?sort=live&sort=live", "?sorted=live",  "?limit=",
+	};
+	char url[512], rel[160];
+	struct http_reply r;
+	json_t *j, *sites;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(rel, sizeof(rel), "/api/v1/processes/%d/sites%s", (int)w, bad[i]);
+		expect_error("GET", rel, NULL, 400, "bad_query", NULL);
+	}
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/profile?type=alloc", (int)w);
+	expect_error("GET", rel, NULL, 400, "bad_query", NULL);
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/profile?format=svg", (int)w);
+	expect_error("GET", rel, NULL, 400, "bad_query", NULL);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/sites?sort=live&limit=1", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	sites = json_object_get(j, "sites");
+	CHECK_MSG(r.status == 200 && json_is_array(sites), "sites: %ld %s", r.status, r.body);
+	CHECK(json_array_size(sites) == 1);
+	CHECK(json_is_integer(json_object_get(j, "total_live_bytes")));
+	CHECK(json_is_boolean(json_object_get(j, "truncated")));
+	if (json_array_size(sites) == 1) {
+		json_t *s0 = json_array_get(sites, 0);
+		json_t *f0 = json_array_get(json_object_get(s0, "frames"), 0);
+
+		CHECK(json_is_integer(json_object_get(s0, "id")));
+		CHECK(json_is_integer(json_object_get(s0, "live_bytes")));
+		CHECK(json_is_integer(json_object_get(s0, "allocations")));
+		CHECK(json_is_string(json_object_get(f0, "address")));
+		CHECK(json_is_string(json_object_get(f0, "object")));
+		CHECK(json_is_string(json_object_get(f0, "offset")));
+	}
+	json_decref(j);
+	http_free(&r);
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/profile?format=folded", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	CHECK_MSG(r.status == 200, "folded: %ld %s", r.status, r.body);
+	CHECK(strncmp(http_header(&r, "Content-Type") ?: "", "text/plain", 10) == 0);
+	http_free(&r);
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/profile", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	/* A gzip stream: pprof's format. */
+	CHECK_MSG(r.status == 200 && r.len > 2 && (unsigned char)r.body[0] == 0x1f &&
+			  (unsigned char)r.body[1] == 0x8b,
+		  "pprof: %ld, %zu bytes", r.status, r.len);
+	CHECK_STR_EQ(http_header(&r, "Content-Type"), "application/octet-stream");
+	http_free(&r);
+}
+
 static void test_attach_query_and_detach_a_workload(pid_t w)
 {
 	static const char *const doc_keys[] = {
@@ -291,6 +351,10 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	snprintf(url, sizeof(url), "/api/v1/processes/%d/doctor", (int)w);
 	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 	snprintf(url, sizeof(url), "/api/v1/processes/%d/latency", (int)w);
+	expect_error("GET", url, NULL, 404, "not_traced", NULL);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/sites", (int)w);
+	expect_error("GET", url, NULL, 404, "not_traced", NULL);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/profile", (int)w);
 	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 
 	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)dead_pid());
@@ -361,6 +425,7 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 
 	/* The steady workload moves too fast to compare counts: only the shape here. */
 	check_latency_route(w, "exact", NULL);
+	check_sites_routes(w);
 
 	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/doctor", (int)w);
 	url_of(url, sizeof(url), rel);
@@ -543,6 +608,19 @@ static void test_passive_mode_reports_unknown_as_null_and_absent(pid_t w)
 	json_decref(j);
 	http_free(&r);
 	CHECK_MSG(!check_latency_route(w, "passive", NULL), "passive mode times calls");
+
+	/* Passive mode keeps no sites: null with the reason, and no profile. */
+	snprintf(url, sizeof(url), "%s/api/v1/processes/%d/sites", base, (int)w);
+	r = http_get(url);
+	j = http_json(&r);
+	CHECK(r.status == 200);
+	CHECK(json_is_null(json_object_get(j, "sites")));
+	CHECK(json_is_null(json_object_get(j, "total_live_bytes")));
+	CHECK(json_string_length(json_object_get(j, "reason")) > 0);
+	json_decref(j);
+	http_free(&r);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/profile", (int)w);
+	expect_error("GET", url, NULL, 409, "no_sites", NULL);
 
 	url_of(url, sizeof(url), "/metrics");
 	r = http_get(url);

@@ -62,6 +62,11 @@ static const struct {
 	{"heapfrag_arenas", "gauge"},
 	{"heapfrag_arena_lock_contentions_total", "counter"},
 	{"heapfrag_arena_lock_wait_seconds_total", "counter"},
+	{"heapfrag_site_live_bytes", "gauge"},
+	{"heapfrag_site_live_allocations", "gauge"},
+	{"heapfrag_site_pinned_free_bytes", "gauge"},
+	{"heapfrag_site_allocations_total", "counter"},
+	{"heapfrag_site_frees_total", "counter"},
 	{"heapfrag_tracked_processes", "gauge"},
 	{"heapfrag_dropped_events_total", "counter"},
 	{"heapfrag_bpf_map_entries", "gauge"},
@@ -312,6 +317,53 @@ static void test_arena_samples_only_where_known(void)
 	CHECK(line_starting(text, "heapfrag_arena_lock_wait_seconds_total{pid=\"200\","
 				  "comm=\"counted\",arena=\"0x7e00\"}") == NULL);
 	CHECK(line_starting(text, "heapfrag_arenas{pid=\"201\"") == NULL);
+	free(text);
+}
+
+/* Two top sites: one with its pinned bytes, one without a census to credit it. */
+static void top_sites(struct hf_snapshot *s)
+{
+	s->sites_known = true;
+	s->nr_top_sites = 2;
+	s->top_sites[0] = (struct hf_top_site){.id = 77,
+					       .name = "make_record",
+					       .live_bytes = 2080000,
+					       .live_allocations = 10000,
+					       .pinned_free_bytes = 40802011,
+					       .allocations = 10000,
+					       .frees = 0};
+	s->top_sites[1] = (struct hf_top_site){.id = 78,
+					       .name = "app+0x161e",
+					       .live_bytes = 0,
+					       .live_allocations = 0,
+					       .pinned_free_bytes = HF_UNKNOWN,
+					       .allocations = 100000,
+					       .frees = 100000};
+}
+
+static void test_site_samples_only_for_top_sites_in_exact_mode(void)
+{
+	static struct hf_snapshot s[2];
+	struct hf_daemon_stats st = {0};
+	char *text;
+
+	fixture_exact(&s[0], 300, "sites");
+	top_sites(&s[0]);
+	fixture_passive(&s[1], 301, "passive");
+	text = scrape(s, 2, &st);
+	CHECK(line_starting(text, "heapfrag_site_live_bytes{pid=\"300\",comm=\"sites\","
+				  "site_id=\"77\",site=\"make_record\"} 2080000\n"));
+	CHECK(line_starting(text, "heapfrag_site_pinned_free_bytes{pid=\"300\",comm=\"sites\","
+				  "site_id=\"77\",site=\"make_record\"} 40802011\n"));
+	CHECK(line_starting(text, "heapfrag_site_frees_total{pid=\"300\",comm=\"sites\","
+				  "site_id=\"78\",site=\"app+0x161e\"} 100000\n"));
+	CHECK(line_starting(text, "heapfrag_site_allocations_total{pid=\"300\",comm=\"sites\","
+				  "site_id=\"78\",site=\"app+0x161e\"} 100000\n"));
+	/* Not credited: no sample, never 0; a process without sites: none at all. */
+	CHECK(line_starting(text, "heapfrag_site_pinned_free_bytes{pid=\"300\",comm=\"sites\","
+				  "site_id=\"78\"") == NULL);
+	CHECK_EQ_U64(count(text, "{pid=\"301\",comm=\"passive\",site_id="), 0);
+	CHECK_EQ_U64(count(text, "heapfrag_site_live_bytes{"), 2);
 	free(text);
 }
 
@@ -586,6 +638,7 @@ static void test_promtool_accepts_the_new_families(void)
 	}
 	fixture_libptm(&s[0], 10, "ptm");
 	fixture_exact(&s[1], 11, "glibc");
+	top_sites(&s[1]);
 	text = scrape(s, 2, &st);
 	fd = mkstemp(path);
 	CHECK(fd >= 0);
@@ -609,6 +662,7 @@ int main(void)
 	test_histogram_buckets_are_cumulative_and_end_at_inf();
 	test_unknown_values_are_left_out_not_zero();
 	test_arena_samples_only_where_known();
+	test_site_samples_only_for_top_sites_in_exact_mode();
 	test_recycled_pid_writes_one_series();
 	test_every_sample_follows_its_type_line();
 	test_libptm_events_are_one_counter_family_each();
