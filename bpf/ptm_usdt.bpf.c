@@ -42,6 +42,24 @@ struct {
 	__type(value, struct ptm_usdt_sample);
 } samples SEC(".maps");
 
+/* The sampled profile by site; created on a site's first sample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PTM_USDT_MAX_SITES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ptm_usdt_site_key);
+	__type(value, struct ptm_usdt_site);
+} sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, PTM_USDT_MAX_STACKS);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, PTM_USDT_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+static const struct ptm_usdt_site zero_site;
+
 /* Threads between lock_contended_begin and _end; LRU so that threads that die mid-wait age out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -246,20 +264,51 @@ int BPF_USDT(on_page_release, __u64 arena, __u64 addr, __u64 bytes)
 	return 0;
 }
 
+/* A site's sums, made on its first sample; NULL when the map is full. */
+static __always_inline struct ptm_usdt_site *site_get(const struct ptm_usdt_site_key *k)
+{
+	struct ptm_usdt_site *v = bpf_map_lookup_elem(&sites, k);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(&sites, k, &zero_site, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sites, k);
+}
+
+/*
+ * The sample's site: the caller libptm passes, and the user stack the kernel
+ * walks from here (inside libptm), in which user space finds the caller.
+ */
 SEC("usdt")
-int BPF_USDT(on_sample_alloc, __u64 ptr, __u64 size, __u64 weight)
+int BPF_USDT(on_sample_alloc, __u64 ptr, __u64 size, __u64 weight, __u64 caller)
 {
 	struct ptm_usdt_proc *p = proc_count(PTM_USDT_SAMPLE_ALLOC);
 	struct ptm_usdt_sample_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .ptr = ptr};
-	struct ptm_usdt_sample s = {.size = size, .weight = weight};
+	struct ptm_usdt_sample s = {.size = size, .weight = weight, .caller = caller};
+	struct ptm_usdt_site_key sk = {.tgid = key.tgid, .stack_id = -1, .caller = caller};
+	struct ptm_usdt_site *site;
+	long id;
 	__u32 b;
 
 	if (!p)
 		return 0;
+	id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (id >= 0)
+		sk.stack_id = (int)id;
+	/* The site is credited only once the sample is in the map: a free must undo it. */
+	site = site_get(&sk);
+	s.stack_id = site ? sk.stack_id : -2;
 	/* A full map loses the sample, counted, rather than an older one. */
 	if (bpf_map_update_elem(&samples, &key, &s, BPF_ANY) != 0) {
 		p->sample_drops += 1;
 		return 0;
+	}
+	if (site) {
+		__sync_fetch_and_add(&site->live_samples, 1);
+		__sync_fetch_and_add(&site->live_weight, weight);
+		__sync_fetch_and_add(&site->live_blocks_1024,
+				     size ? weight * PTM_USDT_BLOCK_UNIT / size : 0);
+		__sync_fetch_and_add(&site->samples, 1);
 	}
 	p->live_samples += 1;
 	p->live_weight += weight;
@@ -289,6 +338,18 @@ int BPF_USDT(on_sample_free, __u64 ptr)
 	}
 	size = s->size;
 	weight = s->weight;
+	if (s->stack_id != -2) {
+		struct ptm_usdt_site_key sk = {
+			.tgid = key.tgid, .stack_id = s->stack_id, .caller = s->caller};
+		struct ptm_usdt_site *site = bpf_map_lookup_elem(&sites, &sk);
+
+		if (site) {
+			__sync_fetch_and_add(&site->live_samples, -1);
+			__sync_fetch_and_add(&site->live_weight, -(__s64)weight);
+			__sync_fetch_and_add(&site->live_blocks_1024,
+					     -(__s64)(size ? weight * PTM_USDT_BLOCK_UNIT / size : 0));
+		}
+	}
 	if (bpf_map_delete_elem(&samples, &key) != 0)
 		return 0;
 	p->live_samples -= 1;

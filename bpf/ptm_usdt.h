@@ -29,6 +29,12 @@
 #define PTM_USDT_MAX_ARENAS  4096
 #define PTM_USDT_MAX_SAMPLES 262144
 #define PTM_USDT_MAX_WAITERS 16384
+#define PTM_USDT_MAX_SITES   16384
+#define PTM_USDT_MAX_STACKS  16384
+/* Frames kept of a sample's stack, as the kernel walks it from inside libptm. */
+#define PTM_USDT_STACK_DEPTH 32
+/* live_blocks_1024 is in these units, so that weight / size is not rounded down per sample. */
+#define PTM_USDT_BLOCK_UNIT 1024
 
 /* The probes, as indexes of ptm_usdt_proc.count. */
 enum ptm_usdt_probe {
@@ -96,6 +102,28 @@ struct ptm_usdt_sample_key {
 struct ptm_usdt_sample {
 	unsigned long long size;
 	unsigned long long weight;
+	/* Its site: the allocation call's return address and the stack's id (-1: none). */
+	unsigned long long caller;
+	int stack_id;
+	unsigned int pad;
+};
+
+/*
+ * The sampled profile by allocation site (process, stack, caller).  Not
+ * per CPU: a sample freed on another CPU must find its site's sums.
+ */
+struct ptm_usdt_site_key {
+	unsigned int tgid;
+	int stack_id;
+	unsigned long long caller;
+};
+
+struct ptm_usdt_site {
+	long long live_samples;
+	long long live_weight;  /* the site's estimated live requested bytes */
+	/* The estimated live blocks in 1/1024ths: the sum of 1024 * weight / size. */
+	long long live_blocks_1024;
+	unsigned long long samples; /* samples taken since the process was added */
 };
 
 /* A thread in lock_contended_begin, by pid_tgid. */

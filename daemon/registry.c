@@ -558,6 +558,7 @@ static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, cha
 {
 	struct hf_registry *r = ctx;
 	struct hf_census_detail *detail = NULL;
+	const struct hf_room *room = NULL;
 	enum hf_mode mode = HF_MODE_EXACT;
 	struct proc *found = NULL;
 	bool exited = false;
@@ -579,10 +580,44 @@ static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, cha
 		mode = found->mode;
 		exited = found->exited;
 		detail = hf_census_detail_get(found->census_detail);
+		room = found->room;
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (!found)
 		return -ENOENT;
+	/* Without probes on the calls, an allocator that samples its calls may know sites. */
+	if ((mode != HF_MODE_EXACT || !r->opts.sites) && !exited && room && room->sampled_sites) {
+		struct hf_sampled_site *ss = NULL;
+		uint64_t interval = 0;
+		size_t n = 0;
+
+		hf_census_detail_put(detail);
+		err = room->sampled_sites(room_ctx(r, room), pid, &ss, &n, &interval);
+		if (err == -ENODATA) {
+			say(why, why_len, "%s",
+			    "The process's libptm probes are not attached, so its sampled sites are "
+			    "not known.");
+			return 0;
+		}
+		if (!err && !n && !interval) {
+			free(ss);
+			say(why, why_len, "%s",
+			    "The process runs libptm without MALLOC_SAMPLE_INTERVAL_, so it samples "
+			    "no allocation, and passive mode has no probe on the calls.");
+			return 0;
+		}
+		if (!err) {
+			pthread_mutex_lock(&r->sym_lock);
+			if (!r->sym)
+				r->sym = hf_symbolizer_new();
+			err = hf_sites_build_sampled(pid, ss, n, interval, r->sym, out);
+			pthread_mutex_unlock(&r->sym_lock);
+		}
+		free(ss);
+		if (!err)
+			hf_sites_sort(*out, (enum hf_sites_order)order);
+		return err;
+	}
 	if (mode != HF_MODE_EXACT || !r->opts.sites || exited) {
 		say(why, why_len, "%s",
 		    exited		   ? "The process has exited; its sites went with its probes."

@@ -29,6 +29,7 @@
 #include "census.h"
 #include "probe_site.h"
 #include "service.h"
+#include "sites.h"
 #include "snapshot.h"
 
 /* What every room is opened with. */
@@ -93,6 +94,14 @@ struct hf_room {
 		      struct hf_census_detail **detail);
 	void (*census_forget)(void *cache);
 	const char *census_unavailable;
+	/*
+	 * The allocator's sampled allocation sites of pid (sites.h) and its
+	 * sampling interval in bytes (0 when not known).  It reads kernel maps
+	 * and /proc only, so any thread may call it with no lock held.
+	 * -ENODATA when the room keeps no sampled sites for the process.
+	 */
+	int (*sampled_sites)(void *room, pid_t pid, struct hf_sampled_site **out, size_t *n,
+			     uint64_t *interval);
 };
 
 /* The room of an allocator; never NULL (an unknown allocator has an empty room). */

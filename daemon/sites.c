@@ -191,6 +191,54 @@ static double oldest_birth(const struct hf_live_block *by_key, size_t n, int sta
 	return oldest;
 }
 
+static uint64_t sum_known(uint64_t a, uint64_t b)
+{
+	return a == HF_UNKNOWN || b == HF_UNKNOWN ? HF_UNKNOWN : a + b;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct hf_site *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Merges the sites whose validated frames are the same.  The kernel keys a
+ * stack by every frame it walked, so in code without frame pointers one call
+ * site can come with several stacks that differ only in the frames
+ * validation drops; a site is its validated frames.
+ */
+static void merge_same(struct hf_sites *s)
+{
+	size_t out = 0;
+
+	if (s->n < 2)
+		return;
+	qsort(s->sites, s->n, sizeof(*s->sites), by_id);
+	for (size_t i = 0; i < s->n; i++) {
+		struct hf_site *a = &s->sites[out - (out > 0)], *b = &s->sites[i];
+
+		if (out && a->id == b->id && !a->label && !b->label) {
+			a->requested_bytes = sum_known(a->requested_bytes, b->requested_bytes);
+			a->live_bytes = sum_known(a->live_bytes, b->live_bytes);
+			a->live_allocations = sum_known(a->live_allocations, b->live_allocations);
+			a->allocations = sum_known(a->allocations, b->allocations);
+			a->frees = sum_known(a->frees, b->frees);
+			a->pinned_free_bytes = sum_known(a->pinned_free_bytes, b->pinned_free_bytes);
+			if (isnan(a->oldest_age_seconds) ||
+			    b->oldest_age_seconds > a->oldest_age_seconds)
+				a->oldest_age_seconds = b->oldest_age_seconds;
+			free_frames(b);
+			continue;
+		}
+		if (out != i)
+			s->sites[out] = *b;
+		out++;
+	}
+	s->n = out;
+}
+
 /* A site's validated frames (frame 0 always) and its id. */
 static size_t site_frames(struct hf_tracer *t, pid_t pid, const struct hf_site_raw *r,
 			  uint64_t *frames, uint64_t *id)
@@ -288,6 +336,7 @@ int hf_sites_build(struct hf_tracer *t, pid_t pid, const struct hf_census_detail
 		s->total_live_bytes += b->live_bytes;
 		s->total_pinned_free_bytes += b->pinned_free_bytes + c->pinned_free_bytes;
 	}
+	merge_same(s);
 	*out = s;
 	s = NULL;
 cleanup:
@@ -319,6 +368,60 @@ static void frame_name(const struct hf_site_frame *f, char *name, size_t name_le
 		snprintf(where, where_len, "%s", base ? base : "");
 }
 
+int hf_sites_build_sampled(pid_t pid, const struct hf_sampled_site *ss, size_t n,
+			   uint64_t interval, struct hf_symbolizer *sym, struct hf_sites **out)
+{
+	uint64_t frames[HFB_MAX_STACK_DEPTH];
+	struct hf_sites *s = calloc(1, sizeof(*s));
+	int err = 0;
+
+	*out = NULL;
+	if (!s || !(s->sites = calloc(n ? n : 1, sizeof(*s->sites)))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->pid = pid;
+	s->sampled = true;
+	s->sample_interval = interval;
+	s->census_at = NAN;
+	s->total_pinned_free_bytes = HF_UNKNOWN;
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct hf_sampled_site *x = &ss[i];
+		struct hf_site *site = &s->sites[s->n];
+		size_t nf = 1, k = 0;
+
+		if (x->live_samples <= 0 && !x->samples)
+			continue;
+		/* The stack was walked from inside the allocator: it starts at the caller, if at all. */
+		while (k < x->nr_frames && x->frames[k] != x->caller)
+			k++;
+		frames[0] = x->caller;
+		for (k++; k < x->nr_frames && nf < HFB_MAX_STACK_DEPTH; k++)
+			frames[nf++] = x->frames[k];
+		nf = valid_frames(pid, frames, nf);
+		*site = (struct hf_site){
+			.id = site_id(frames, nf),
+			.requested_bytes = x->live_weight > 0 ? (uint64_t)x->live_weight : 0,
+			.live_bytes = x->live_weight > 0 ? (uint64_t)x->live_weight : 0,
+			.live_allocations = x->live_blocks > 0 ? (uint64_t)x->live_blocks : 0,
+			.allocations = HF_UNKNOWN,
+			.frees = HF_UNKNOWN,
+			.pinned_free_bytes = HF_UNKNOWN,
+			.oldest_age_seconds = NAN,
+		};
+		err = set_frames(site, pid, sym, frames, nf);
+		s->n++;
+		s->total_live_bytes += site->live_bytes;
+	}
+	if (err) {
+		hf_sites_free(s);
+		return err;
+	}
+	merge_same(s);
+	*out = s;
+	return 0;
+}
+
 static uint64_t known(uint64_t v)
 {
 	return v == HF_UNKNOWN ? 0 : v;
@@ -343,20 +446,43 @@ static int by_rank(const void *a, const void *b)
 	return x->r->key.ret < y->r->key.ret ? -1 : x->r->key.ret > y->r->key.ret;
 }
 
+static int top_by_id(const void *a, const void *b)
+{
+	const struct hf_top_site *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Pinned free bytes, then live bytes, most first. */
+static int top_by_rank(const void *a, const void *b)
+{
+	const struct hf_top_site *x = a, *y = b;
+
+	if (known(x->pinned_free_bytes) != known(y->pinned_free_bytes))
+		return known(x->pinned_free_bytes) > known(y->pinned_free_bytes) ? -1 : 1;
+	if (x->live_bytes != y->live_bytes)
+		return x->live_bytes > y->live_bytes ? -1 : 1;
+	return top_by_id(a, b);
+}
+
 int hf_sites_top(struct hf_tracer *t, pid_t pid, const struct hf_site_raw *raw, size_t n,
 		 const struct hf_census_detail *d, struct hf_symbolizer *sym,
 		 struct hf_top_site *out, size_t max, size_t *nout)
 {
 	const struct hf_census_sites *cs = d ? d->sites : NULL;
 	struct ranked *rk = calloc(n ? n : 1, sizeof(*rk));
+	struct hf_top_site *cand = calloc(4 * HF_MAX_TOP_SITES, sizeof(*cand));
 	uint64_t frames[HFB_MAX_STACK_DEPTH], firsts[HF_MAX_TOP_SITES];
 	struct hf_site named = {0};
-	size_t m = 0;
+	size_t m = 0, k = 0;
 	int err;
 
 	*nout = 0;
-	if (!rk)
+	if (!rk || !cand) {
+		free(rk);
+		free(cand);
 		return -ENOMEM;
+	}
 	if (max > HF_MAX_TOP_SITES)
 		max = HF_MAX_TOP_SITES;
 	for (size_t i = 0; i < n; i++) {
@@ -366,20 +492,46 @@ int hf_sites_top(struct hf_tracer *t, pid_t pid, const struct hf_site_raw *raw, 
 			rk[m++] = (struct ranked){.r = &raw[i], .pinned = pinned};
 	}
 	qsort(rk, m, sizeof(*rk), by_rank);
-	if (m > max)
-		m = max;
+	/*
+	 * The largest stacks first; those that validate to the same frames are
+	 * one site (merge_same), so a few more than asked for are looked at.
+	 */
+	if (m > 4 * max)
+		m = 4 * max;
 	for (size_t i = 0; i < m; i++) {
 		const struct hf_site_raw *r = rk[i].r;
-		struct hf_top_site *o = &out[i];
+		struct hf_top_site *o = &cand[i];
 
 		memset(o, 0, sizeof(*o));
 		site_frames(t, pid, r, frames, &o->id);
-		firsts[i] = frames[0];
+		/* Frame 0 rides in a field the caller sets later, until it is named below. */
+		o->base_live_bytes = frames[0];
 		o->live_bytes = r->val.live_allocated > 0 ? (uint64_t)r->val.live_allocated : 0;
 		o->live_allocations = r->val.live_count > 0 ? (uint64_t)r->val.live_count : 0;
 		o->pinned_free_bytes = rk[i].pinned;
 		o->allocations = r->val.allocs;
 		o->frees = r->val.frees;
+	}
+	qsort(cand, m, sizeof(*cand), top_by_id);
+	for (size_t i = 0; i < m; i++) {
+		struct hf_top_site *a = &cand[k - (k > 0)];
+
+		if (k && a->id == cand[i].id) {
+			a->live_bytes += cand[i].live_bytes;
+			a->live_allocations += cand[i].live_allocations;
+			a->pinned_free_bytes = sum_known(a->pinned_free_bytes, cand[i].pinned_free_bytes);
+			a->allocations += cand[i].allocations;
+			a->frees += cand[i].frees;
+			continue;
+		}
+		cand[k++] = cand[i];
+	}
+	qsort(cand, k, sizeof(*cand), top_by_rank);
+	m = k < max ? k : max;
+	for (size_t i = 0; i < m; i++) {
+		out[i] = cand[i];
+		firsts[i] = cand[i].base_live_bytes;
+		out[i].base_live_bytes = 0;
 	}
 	/* Only frame 0 is named here, the allocator's caller: one symbolizer call for all. */
 	err = set_frames(&named, pid, sym, firsts, m);
@@ -388,6 +540,7 @@ int hf_sites_top(struct hf_tracer *t, pid_t pid, const struct hf_site_raw *raw, 
 			   sizeof(out[i].where));
 	free_frames(&named);
 	free(rk);
+	free(cand);
 	if (!err)
 		*nout = m;
 	return err;

@@ -63,6 +63,25 @@ struct hf_sites {
 	uint64_t total_live_bytes;        /* over every site */
 	uint64_t total_pinned_free_bytes; /* HF_UNKNOWN like pinned_free_bytes */
 	double census_at;                 /* the attribution's census, NAN none */
+	bool sampled;                     /* estimates from the allocator's sampler */
+	uint64_t sample_interval;         /* its interval in bytes, 0 unknown */
+};
+
+/*
+ * One site of an allocator's sampled profile (libptm's sampler): the
+ * caller the allocator reported, the user stack the kernel walked from
+ * inside the allocator (innermost first; may be empty), and its estimates.
+ */
+#define HF_SAMPLED_STACK_DEPTH 32
+
+struct hf_sampled_site {
+	uint64_t caller;
+	size_t nr_frames;
+	uint64_t frames[HF_SAMPLED_STACK_DEPTH];
+	int64_t live_samples;
+	int64_t live_weight; /* estimated live requested bytes */
+	int64_t live_blocks; /* estimated live blocks */
+	uint64_t samples;    /* samples taken since attach */
 };
 
 enum hf_sites_order {
@@ -77,6 +96,15 @@ enum hf_sites_order {
  */
 int hf_sites_build(struct hf_tracer *t, pid_t pid, const struct hf_census_detail *d,
 		   struct hf_symbolizer *sym, struct hf_sites **out);
+/*
+ * pid's sites from its allocator's sampled profile (ss[0..n), sampling
+ * interval bytes): each site's frames are the caller the allocator
+ * reported, then the walked stack from the frame equal to it on, if it is
+ * there; its live numbers are the sampler's estimates.
+ */
+int hf_sites_build_sampled(pid_t pid, const struct hf_sampled_site *ss, size_t n,
+			   uint64_t interval, struct hf_symbolizer *sym, struct hf_sites **out);
+
 void hf_sites_sort(struct hf_sites *s, enum hf_sites_order order);
 
 /*

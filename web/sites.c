@@ -172,12 +172,16 @@ int hf_handle_process_sites(struct hf_req *req)
 			list = NULL;
 		}
 	}
-	doc = list ? json_pack("{s:i,s:o,s:b,s:o,s:o,s:o}", "pid", (int)req->pid, "sites", list,
-			       "truncated", s->n > limit, "total_live_bytes",
+	doc = list ? json_pack("{s:i,s:o,s:b,s:o,s:o,s:o,s:b,s:o}", "pid", (int)req->pid, "sites",
+			       list, "truncated", s->n > limit, "total_live_bytes",
 			       json_integer((json_int_t)s->total_live_bytes),
 			       "total_pinned_free_bytes",
 			       j_u64_or_null(s->total_pinned_free_bytes), "census_at",
-			       isnan(s->census_at) ? json_null() : json_real(s->census_at))
+			       isnan(s->census_at) ? json_null() : json_real(s->census_at),
+			       "sampled", s->sampled, "sample_interval_bytes",
+			       s->sampled && s->sample_interval
+				       ? json_integer((json_int_t)s->sample_interval)
+				       : json_null())
 		   : NULL;
 	req->svc->sites_free(s);
 	return hf_reply_json(req->conn, MHD_HTTP_OK, doc);

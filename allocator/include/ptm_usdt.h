@@ -28,9 +28,12 @@
  *   page_release(arena, addr, bytes)
  *       bytes of whole pages inside a free chunk, from addr, given back to
  *       the kernel (the release threshold, or malloc_trim).
- *   sample_alloc(ptr, size, weight)
+ *   sample_alloc(ptr, size, weight, caller)
  *       the sampled heap profile (MALLOC_SAMPLE_INTERVAL_): an allocation
- *       of size bytes at ptr was sampled and stands for weight bytes.
+ *       of size bytes at ptr was sampled and stands for weight bytes;
+ *       caller is the return address of the malloc or calloc call that made
+ *       it (inside libptm when libptm called malloc itself: realloc(NULL, n),
+ *       the aligned allocations).
  *   sample_free(ptr)
  *       a sampled allocation was freed.
  *

@@ -479,7 +479,7 @@ mchunkptr ptm_i_mremap_chunk(mchunkptr p, size_t new_size) PTM_HIDDEN;
 
 /* sample.c */
 void ptm_i_sample_reset(struct ptm_tcache *tc) PTM_HIDDEN;
-void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes) PTM_HIDDEN;
+void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes, const void *caller) PTM_HIDDEN;
 int ptm_i_sample_is(mchunkptr p) PTM_HIDDEN;
 void ptm_i_sample_forget(mchunkptr p) PTM_HIDDEN;
 

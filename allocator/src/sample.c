@@ -11,7 +11,7 @@
  * the estimate unbiased: the expected sum of the weights of the live
  * samples is the live heap.  For s much smaller than T the weight is about
  * T ("each sample stands for interval bytes"); for s much larger, about s.
- * The USDT probe libptm:sample_alloc(ptr, size, weight) reports a sample,
+ * The USDT probe libptm:sample_alloc(ptr, size, weight, caller) reports a sample,
  * libptm:sample_free(ptr) its free; a tracer that sums the weights of the
  * samples not yet freed has the estimate.  512 KiB is the recommended
  * interval: a few samples per megabyte allocated.
@@ -115,7 +115,7 @@ static inline uintptr_t sample_tag(mchunkptr p)
 	return (ptm_i_tcache_key ^ SAMPLE_SALT) ^ (uintptr_t)p;
 }
 
-void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes)
+void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes, const void *caller)
 {
 	size_t interval = __atomic_load_n(&mp_.sample_interval, __ATOMIC_RELAXED);
 	size_t nb, weight, size;
@@ -138,7 +138,7 @@ void *ptm_i_sample_alloc(struct ptm_tcache *tc, size_t bytes)
 	weight = (size_t)((double)bytes / one_minus_exp_neg((double)bytes / (double)interval));
 	if (weight < bytes)
 		weight = bytes;
-	PTM_PROBE3(sample_alloc, mem, bytes, weight);
+	PTM_PROBE4(sample_alloc, mem, bytes, weight, caller);
 	return mem;
 }
 

@@ -15,5 +15,8 @@
 #define PTM_PROBE2(name, a, b) STAP_PROBE2(libptm, name, (uint64_t)(uintptr_t)(a), (uint64_t)(b))
 #define PTM_PROBE3(name, a, b, c)                                                                  \
 	STAP_PROBE3(libptm, name, (uint64_t)(uintptr_t)(a), (uint64_t)(b), (uint64_t)(c))
+#define PTM_PROBE4(name, a, b, c, d)                                                               \
+	STAP_PROBE4(libptm, name, (uint64_t)(uintptr_t)(a), (uint64_t)(b), (uint64_t)(c),           \
+		    (uint64_t)(uintptr_t)(d))
 
 #endif /* PTM_SRC_USDT_H */

@@ -22,6 +22,7 @@ _Static_assert((int)HF_PTM_USDT_NR_PROBES == (int)PTM_USDT_NR_PROBES, "probe lis
 _Static_assert(HF_PTM_USDT_WAIT_SLOTS == PTM_USDT_WAIT_SLOTS, "wait slots differ");
 _Static_assert(HF_HIST_BUCKETS == PTM_USDT_SIZE_BUCKETS, "size buckets differ");
 _Static_assert(HF_HIST_MIN_SHIFT == PTM_USDT_SIZE_MIN_SHIFT, "size buckets differ");
+_Static_assert(HF_SAMPLED_STACK_DEPTH == PTM_USDT_STACK_DEPTH, "stack depths differ");
 
 static const char *const probe_names[HF_PTM_USDT_NR_PROBES] = {
 	[HF_PTM_USDT_HEAP_GROW] = "heap_grow",
@@ -212,6 +213,62 @@ static void forget_keys(struct bpf_map *map, size_t key_size, __u32 tgid, bool t
 	free(found);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The stack ids the sites of tgid name (tgid 0: of every process), sorted. */
+static size_t site_stacks(int fd, __u32 tgid, int **out)
+{
+	struct ptm_usdt_site_key key, next;
+	size_t n = 0, cap = 0;
+	int *ids = NULL;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if ((tgid && next.tgid != tgid) || next.stack_id < 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			int *grown = realloc(ids, ncap * sizeof(*ids));
+
+			if (!grown)
+				break;
+			ids = grown;
+			cap = ncap;
+		}
+		ids[n++] = next.stack_id;
+	}
+	if (n)
+		qsort(ids, n, sizeof(*ids), cmp_id);
+	*out = ids;
+	return n;
+}
+
+/*
+ * Deletes tgid's sites, then the stacks no other site names (stack ids are
+ * shared by processes whose stacks had the same addresses).
+ */
+static void forget_sites(struct hf_ptm_usdt *u, __u32 tgid)
+{
+	int fd = bpf_map__fd(u->skel->maps.sites), sfd = bpf_map__fd(u->skel->maps.stacks);
+	int *mine = NULL, *rest = NULL;
+	size_t n = site_stacks(fd, tgid, &mine), m;
+
+	forget_keys(u->skel->maps.sites, sizeof(struct ptm_usdt_site_key), tgid, false);
+	m = n ? site_stacks(fd, 0, &rest) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (!m || !bsearch(&mine[i], rest, m, sizeof(*rest), cmp_id))
+			bpf_map_delete_elem(sfd, &mine[i]);
+	free(mine);
+	free(rest);
+}
+
 static void forget(struct hf_ptm_usdt *u, pid_t pid)
 {
 	__u32 tgid = (__u32)pid;
@@ -220,6 +277,7 @@ static void forget(struct hf_ptm_usdt *u, pid_t pid)
 	forget_keys(u->skel->maps.arenas, sizeof(struct ptm_usdt_arena_key), tgid, false);
 	forget_keys(u->skel->maps.samples, sizeof(struct ptm_usdt_sample_key), tgid, false);
 	forget_keys(u->skel->maps.waiters, sizeof(__u64), tgid, true);
+	forget_sites(u, tgid);
 }
 
 int hf_ptm_usdt_add(struct hf_ptm_usdt *u, pid_t pid, const char *libptm_path)
@@ -304,6 +362,63 @@ int hf_ptm_usdt_remove(struct hf_ptm_usdt *u, pid_t pid)
 	free(p);
 	forget(u, pid);
 	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+int hf_ptm_usdt_sites(struct hf_ptm_usdt *u, pid_t pid, struct hf_sampled_site **out, size_t *n)
+{
+	int fd = bpf_map__fd(u->skel->maps.sites), sfd = bpf_map__fd(u->skel->maps.stacks);
+	struct ptm_usdt_site_key key, next;
+	struct hf_sampled_site *arr = NULL;
+	size_t cnt = 0, cap = 0;
+	void *prev = NULL;
+	bool added;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&u->lock);
+	added = *find(u, pid) != NULL;
+	pthread_mutex_unlock(&u->lock);
+	if (!added)
+		return -ENOENT;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct ptm_usdt_site v;
+		struct hf_sampled_site *s;
+
+		key = next;
+		prev = &key;
+		if (next.tgid != (__u32)pid || bpf_map_lookup_elem(fd, &next, &v) != 0)
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			void *grown = realloc(arr, ncap * sizeof(*arr));
+
+			if (!grown) {
+				free(arr);
+				return -ENOMEM;
+			}
+			arr = grown;
+			cap = ncap;
+		}
+		s = &arr[cnt++];
+		memset(s, 0, sizeof(*s));
+		s->caller = next.caller;
+		s->live_samples = v.live_samples;
+		s->live_weight = v.live_weight;
+		s->live_blocks = v.live_blocks_1024 / PTM_USDT_BLOCK_UNIT;
+		s->samples = v.samples;
+		if (next.stack_id >= 0) {
+			__u32 id = (__u32)next.stack_id;
+
+			/* The kernel ends a stack shorter than the map's depth with zeros. */
+			if (bpf_map_lookup_elem(sfd, &id, s->frames) == 0)
+				while (s->nr_frames < HF_SAMPLED_STACK_DEPTH &&
+				       s->frames[s->nr_frames])
+					s->nr_frames++;
+		}
+	}
+	*out = arr;
+	*n = cnt;
 	return 0;
 }
 

@@ -48,6 +48,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sites.h"
 #include "snapshot.h"
 
 enum hf_ptm_usdt_probe {
@@ -140,6 +141,9 @@ int hf_ptm_usdt_remove(struct hf_ptm_usdt *u, pid_t pid);
 
 /* The process's numbers now; -ENOENT if not added. */
 int hf_ptm_usdt_read(struct hf_ptm_usdt *u, pid_t pid, struct hf_ptm_usdt_stats *out);
+
+/* The process's sampled sites (malloc'ed array); -ENOENT if not added. */
+int hf_ptm_usdt_sites(struct hf_ptm_usdt *u, pid_t pid, struct hf_sampled_site **out, size_t *n);
 
 /* Arena events lost because the arenas map was full, since open (all processes). */
 uint64_t hf_ptm_usdt_dropped(struct hf_ptm_usdt *u);

@@ -6,6 +6,7 @@
 #include "room.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +203,68 @@ static void ptm_read(void *room, void *state, const struct hf_room_proc *p,
 	read_usdt(room, pp, p, out);
 }
 
+/*
+ * MALLOC_SAMPLE_INTERVAL_ in the process's initial environment, parsed as
+ * libptm parses it (decimal or 0x hex, an optional K, M or G); 0 when it is
+ * not there, or not a number (then libptm samples nothing either).
+ */
+static uint64_t sample_interval_of(pid_t pid)
+{
+	static const char name[] = "MALLOC_SAMPLE_INTERVAL_=";
+	char path[64], *buf = malloc(65536);
+	uint64_t v = 0;
+	ssize_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	f = buf ? fopen(path, "re") : NULL;
+	if (f) {
+		n = (ssize_t)fread(buf, 1, 65535, f);
+		fclose(f);
+	}
+	for (ssize_t at = 0; buf && at < n; at += (ssize_t)strnlen(buf + at, (size_t)(n - at)) + 1) {
+		const char *s = buf + at;
+		char *end;
+
+		if ((size_t)(n - at) <= sizeof(name) - 1 || strncmp(s, name, sizeof(name) - 1) != 0)
+			continue;
+		s += sizeof(name) - 1;
+		errno = 0;
+		v = strtoull(s, &end, 0);
+		if (errno || end == s || *s == '-') {
+			v = 0;
+			break;
+		}
+		if (*end && strchr("kKmMgG", *end)) {
+			v <<= *end == 'k' || *end == 'K' ? 10 : *end == 'm' || *end == 'M' ? 20 : 30;
+			end++;
+		}
+		if (*end)
+			v = 0;
+		break;
+	}
+	free(buf);
+	return v;
+}
+
+static int ptm_sampled_sites(void *room, pid_t pid, struct hf_sampled_site **out, size_t *n,
+			     uint64_t *interval)
+{
+	struct ptm_room *pr = room;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	*interval = 0;
+	if (!pr || !pr->usdt)
+		return -ENODATA;
+	err = hf_ptm_usdt_sites(pr->usdt, pid, out, n);
+	if (err)
+		return err == -ENOENT ? -ENODATA : err;
+	*interval = sample_interval_of(pid);
+	return 0;
+}
+
 static void ptm_stats(void *room, struct hf_daemon_stats *out)
 {
 	struct ptm_room *pr = room;
@@ -223,4 +286,5 @@ const struct hf_room hf_libptm_room = {
 	.stats = ptm_stats,
 	.census = hf_libptm_census,
 	.census_forget = hf_libptm_census_forget,
+	.sampled_sites = ptm_sampled_sites,
 };

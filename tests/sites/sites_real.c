@@ -17,6 +17,9 @@
  *   sites_real pool   the records carved from one block: pinned free bytes
  *                     fall to <= 5% of the interleaved run's
  *   sites_real nostacks  --no-stacks: one frame per site, the same numbers
+ *   sites_real sampled   on libptm with MALLOC_SAMPLE_INTERVAL_ in passive
+ *                        mode: the sampler's sites, frame 0 exact, their
+ *                        estimates within their sampling error of the books
  */
 #include <errno.h>
 #include <limits.h>
@@ -357,6 +360,82 @@ out:
 	return pinned;
 }
 
+/* est within share of want, printed. */
+static void check_estimate(const char *what, uint64_t est, uint64_t want, double share)
+{
+	double err = want ? ((double)est - (double)want) / (double)want : 0;
+
+	printf("sampled %s: estimate %llu, books %llu (%+.1f%%)\n", what, (unsigned long long)est,
+	       (unsigned long long)want, 100 * err);
+	CHECK_MSG(err <= share && err >= -share, "%s: estimate %llu against %llu", what,
+		  (unsigned long long)est, (unsigned long long)want);
+}
+
+/* libptm's sampler in passive mode: sites at the cost of its samples alone. */
+static void sampled(void)
+{
+	const char *args[] = {"--count", COUNT, "--pool", "0", NULL};
+	const char *dargs[] = {"-m", "passive", "-i", "0.3", NULL};
+	const char *ptm = th_libptm();
+	struct th_workload w;
+	struct th_daemon d;
+	json_t *truth = NULL, *doc = NULL, *msg, *rec;
+
+	if (!ptm)
+		HF_SKIP("libptm is not built");
+	setenv("MALLOC_SAMPLE_INTERVAL_", "16384", 1);
+	if (th_start_traced(&w, "sites_workload_fp", args, ptm, &d, dargs) != 0) {
+		unsetenv("MALLOC_SAMPLE_INTERVAL_");
+		CHECK_MSG(0, "sites_workload_fp on libptm under heapfragd did not start");
+		return;
+	}
+	unsetenv("MALLOC_SAMPLE_INTERVAL_");
+	th_workload_go(&w);
+	truth = th_workload_truth(&w);
+	CHECK_MSG(truth != NULL, "no truth after the build");
+	if (!truth)
+		goto out;
+	doc = get_sites(&d, w.pid, "?limit=100000");
+	CHECK(json_is_true(json_object_get(doc, "sampled")));
+	CHECK_EQ_U64(th_u64(doc, "sample_interval_bytes"), 16384);
+	msg = site_named(doc, "make_message");
+	rec = site_named(doc, "make_record");
+	CHECK_MSG(msg && rec, "no sampled site for make_message or make_record");
+	if (msg && rec) {
+		json_t *books = json_object_get(truth, "messages");
+
+		check_frame_addr2line(json_array_get(json_object_get(msg, "frames"), 0),
+				      "make_message", "sites_workload_fp");
+		check_frame_addr2line(json_array_get(json_object_get(rec, "frames"), 0),
+				      "make_record", "libsites_records_fp.so");
+		/* About 6,000 samples of the messages, 120 of the records: within 4 sigma. */
+		check_estimate("messages' bytes", th_u64(msg, "live_bytes"),
+			       th_u64(books, "requested"), 0.06);
+		check_estimate("messages' blocks", th_u64(msg, "live_allocations"),
+			       th_u64(books, "live"), 0.06);
+		books = json_object_get(truth, "records");
+		check_estimate("records' bytes", th_u64(rec, "live_bytes"),
+			       th_u64(books, "requested"), 0.40);
+		CHECK(json_is_null(json_object_get(msg, "pinned_free_bytes")));
+		CHECK(json_is_null(json_object_get(msg, "allocations")));
+	}
+	json_decref(doc);
+	json_decref(truth);
+	th_workload_go(&w);
+	truth = th_workload_truth(&w);
+	/* Every sampled message was freed: its site holds nothing. */
+	doc = get_sites(&d, w.pid, "?limit=100000");
+	msg = site_named(doc, "make_message");
+	CHECK_MSG(msg && th_u64(msg, "live_bytes") == 0 && th_u64(msg, "live_allocations") == 0,
+		  "the messages' site after the frees: %llu bytes",
+		  msg ? (unsigned long long)th_u64(msg, "live_bytes") : 0ull);
+out:
+	json_decref(doc);
+	json_decref(truth);
+	th_workload_finish(&w);
+	CHECK_EQ_U64(th_daemon_stop(&d), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -368,6 +447,8 @@ int main(int argc, char **argv)
 		run("sites_workload_nofp", "0", true, false);
 	} else if (strcmp(what, "nostacks") == 0) {
 		run("sites_workload_fp", "0", false, false);
+	} else if (strcmp(what, "sampled") == 0) {
+		sampled();
 	} else if (strcmp(what, "pool") == 0) {
 		uint64_t apart = run("sites_workload_fp", "0", true, false);
 		uint64_t pooled = run("sites_workload_fp", "1", true, false);
@@ -379,7 +460,7 @@ int main(int argc, char **argv)
 			  "pooled records pin %llu of the interleaved %llu", (unsigned long long)pooled,
 			  (unsigned long long)apart);
 	} else {
-		fprintf(stderr, "usage: sites_real fp|nofp|nostacks|pool\n");
+		fprintf(stderr, "usage: sites_real fp|nofp|nostacks|pool|sampled\n");
 		return 2;
 	}
 	return hf_test_done();
