@@ -86,6 +86,7 @@ struct hf_census {
 	uint64_t retries;       /* arenas walked again because they changed */
 	uint32_t nr_arenas;
 	uint32_t nr_partial;
+	bool changing; /* an arena was partial because it changed under every copy */
 	struct hf_census_totals total; /* over the complete arenas */
 	struct hf_census_count mmapped; /* HF_UNKNOWN when not known */
 	/* Since attach. */

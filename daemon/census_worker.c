@@ -82,7 +82,8 @@ static bool rest(struct hf_census_worker *w, double seconds, bool kickable)
 
 static void run_one(struct hf_census_worker *w, struct hf_census_take *job)
 {
-	struct hf_census_job cj = {.pid = job->pid, .target = &job->target, .stop = w->stop_target};
+	struct hf_census_job cj = {
+		.pid = job->pid, .target = &job->target, .stop = w->stop_target || job->stop};
 	struct hf_census_detail *detail = NULL;
 	struct hf_census_sites *sites = NULL;
 	struct hf_census c;

@@ -35,6 +35,7 @@ struct hf_census_take {
 	struct hf_alloc_target target;
 	void *cache; /* the room's cache for this process, owned by the job while it runs */
 	bool sites;  /* credit pinned pages to allocation sites (exact mode) */
+	bool stop;   /* hold the target still for the copy, whatever the worker's default */
 };
 
 struct hf_census_owner {

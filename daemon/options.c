@@ -30,6 +30,7 @@ enum {
 	OPT_CENSUS_BUDGET,
 	OPT_CENSUS_STOP,
 	OPT_NO_CENSUS,
+	OPT_CENSUS_STOP_BUSY,
 	OPT_NO_SITES,
 	OPT_NO_STACKS,
 	OPT_STACK_DEPTH,
@@ -71,6 +72,10 @@ static const struct argp_option options[] = {
 	 "Share of one CPU the heap censuses may use, 0.01 to 100 (default 2)", 1},
 	{"census-stop", OPT_CENSUS_STOP, NULL, 0,
 	 "Hold each target still while its heap is copied (default: read it running)", 1},
+	{"census-stop-busy", OPT_CENSUS_STOP_BUSY, NULL, 0,
+	 "Hold a target still for the copy only when its last census was partial because its "
+	 "heap kept changing",
+	 1},
 	{"no-census", OPT_NO_CENSUS, NULL, 0, "Do not take heap censuses", 1},
 	{"no-sites", OPT_NO_SITES, NULL, 0, "Do not keep allocation sites (exact mode)", 1},
 	{"no-stacks", OPT_NO_STACKS, NULL, 0,
@@ -220,6 +225,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_CENSUS:
 		o->census = false;
+		break;
+	case OPT_CENSUS_STOP_BUSY:
+		o->census_stop_busy = true;
 		break;
 	case OPT_NO_SITES:
 		o->sites = false;

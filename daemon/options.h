@@ -44,6 +44,7 @@ struct hf_options {
 	double census_interval; /* seconds; NAN until set: then the snapshot interval */
 	double census_budget;   /* share of one CPU, (0, 1] */
 	bool census_stop;       /* freeze the target for the copy */
+	bool census_stop_busy;  /* ... only after a walk its changes made partial */
 	/* Allocation sites (exact mode; bpf/heapfrag.h). */
 	bool sites;
 	bool stacks;

@@ -1041,6 +1041,16 @@ static bool census_take(void *ctx, double now, struct hf_census_take *job, doubl
 		job->target = best->target;
 		job->cache = best->census_cache;
 		job->sites = best->mode == HF_MODE_EXACT && r->opts.sites;
+		/*
+		 * --census-stop-busy: a heap that changed under every copy is held
+		 * for the next, and held on, but for one walk in eight that finds
+		 * out whether it still needs to be.
+		 */
+		job->stop = r->opts.census_stop_busy &&
+			    ((best->snap.census.state == HF_CENSUS_PARTIAL &&
+			      best->snap.census.changing) ||
+			     (!isnan(best->snap.census.stopped_seconds) &&
+			      best->snap.census.walks % 8 != 0));
 		best->census_cache = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -88,6 +88,7 @@ struct arena {
 	uint64_t addr;
 	bool main;
 	bool done;
+	bool changing; /* its last attempt failed only because it changed under the copy */
 	unsigned char *ms;
 	uint64_t top;
 	uint64_t top_size;
@@ -543,6 +544,7 @@ static bool copy_arena(struct walk *w, struct arena *a)
 	a->nr_regs = 0;
 	a->nrec = 0;
 	a->reason[0] = '\0';
+	a->changing = false;
 	if (!read_small(w, a, a->addr, a->ms, l->mstate_read))
 		return false;
 	a->top = get64(a->ms, l->off_top);
@@ -583,6 +585,7 @@ recheck:
 	memcpy(again + l->off_attached, a->ms + l->off_attached, 8);
 	same = memcmp(again, a->ms, l->mstate_read) == 0;
 	free(again);
+	a->changing = !same;
 	return same ? true : fail(a, "the arena changed while it was read");
 }
 
@@ -1100,12 +1103,14 @@ static int publish(struct arena *as, size_t n, struct hf_census *out,
 
 	out->nr_arenas = (uint32_t)n;
 	out->nr_partial = 0;
+	out->changing = false;
 	memset(&out->total, 0, sizeof(out->total));
 	for (size_t i = 0; i < n; i++) {
 		if (as[i].done) {
 			hf_census_totals_add(&out->total, &as[i].out.t);
 		} else {
 			out->nr_partial++;
+			out->changing |= as[i].changing;
 			if (!first)
 				first = as[i].reason;
 		}

@@ -17,6 +17,8 @@
  *   census_real scribble    one arena's chunk header overwritten
  *   census_real libptm      the seed's incident on libptm (LD_PRELOAD)
  *   census_real many        -a -m passive over several glibc processes
+ *   census_real churn_stop_busy   threads churning under --census-stop-busy:
+ *                           walks after a changing one are held, and complete
  */
 #include <math.h>
 #include <stdlib.h>
@@ -599,6 +601,74 @@ static void churn(void)
 	CHECK_EQ_U64(th_daemon_stop(&d), 0);
 }
 
+/* --census-stop-busy: a walk its heap's changes made partial is followed by held ones. */
+static void churn_stop_busy(void)
+{
+	const char *args[] = {"--mode", "2", "--threads", "4", NULL};
+	const char *dargs[] = {"-m", "passive", "-i", "0.2", "--census-interval", "0.05",
+			       "--census-budget", "100", "--census-stop-busy", NULL};
+	struct th_workload w;
+	struct th_daemon d;
+	char line[256];
+	double last_at = 0, deadline;
+	unsigned int seen = 0, held = 0, held_complete = 0, changing = 0;
+
+	if (th_start_traced(&w, "census_workload", args, NULL, &d, dargs) != 0) {
+		CHECK_MSG(0, "census_workload under heapfragd did not start");
+		return;
+	}
+	th_workload_go(&w);
+	CHECK(read_until(&w, "CHURNING", line, sizeof(line)));
+	deadline = now() + 60;
+	while (now() < deadline && (seen < 150 || held < 10)) {
+		json_t *doc = th_wait_doc(&d, w.pid, NULL, NULL, 5), *c = json_object_get(doc, "census");
+		double at = json_number_value(json_object_get(c, "at"));
+
+		if (doc && at > last_at) {
+			json_t *stopped = json_object_get(c, "stopped_seconds");
+			const char *reason = json_string_value(json_object_get(c, "reason"));
+
+			last_at = at;
+			seen++;
+			if (reason && strstr(reason, "changed while it was read"))
+				changing++;
+			if (json_is_number(stopped)) {
+				held++;
+				held_complete += strcmp(state_of(c), "complete") == 0;
+				/*
+				 * Held, nothing changes under the copy; but a thread held
+				 * inside malloc can leave a change half made, which the walk
+				 * reports as such.
+				 */
+				if (strcmp(state_of(c), "complete") != 0) {
+					fprintf(stderr, "a held census is %s: %s\n", state_of(c),
+						reason ? reason : "(no reason)");
+					CHECK(!reason || !strstr(reason, "changed while it was read"));
+				}
+				CHECK_MSG(json_number_value(stopped) > 0 &&
+						  json_number_value(stopped) <=
+							  json_number_value(json_object_get(
+								  c, "duration_seconds")),
+					  "stopped_seconds %g", json_number_value(stopped));
+			}
+		}
+		json_decref(doc);
+		usleep(10 * 1000);
+	}
+	printf("churn with --census-stop-busy: %u censuses read, %u partial because the heap "
+	       "changed, %u held (%u of them complete)\n",
+	       seen, changing, held, held_complete);
+	CHECK_MSG(changing > 0, "the churn never changed an arena under a copy");
+	CHECK_MSG(held >= 10, "only %u held walks", held);
+	CHECK_MSG(held_complete >= held * 8 / 10, "%u of %u held walks complete", held_complete,
+		  held);
+	/* And the target runs on: it answers. */
+	send_line(&w, "stop\n");
+	CHECK(read_until(&w, "STOPPED", line, sizeof(line)));
+	th_workload_finish(&w);
+	CHECK_EQ_U64(th_daemon_stop(&d), 0);
+}
+
 static void scribble(void)
 {
 	const char *args[] = {"--mode", "3", "--threads", "3", NULL};
@@ -726,6 +796,8 @@ int main(int argc, char **argv)
 		churn();
 	else if (strcmp(what, "scribble") == 0)
 		scribble();
+	else if (strcmp(what, "churn_stop_busy") == 0)
+		churn_stop_busy();
 	else if (strcmp(what, "libptm") == 0) {
 		const char *ptm = th_libptm();
 
