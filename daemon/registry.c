@@ -504,13 +504,14 @@ static int svc_list(void *ctx, struct hf_snapshot **out, size_t *n)
 	return 0;
 }
 
-static int svc_get(void *ctx, pid_t pid, struct hf_snapshot *out)
+/*
+ * The process a route names by pid, under r->lock: the running one, else the
+ * one that exited last.
+ */
+static struct proc *served(struct hf_registry *r, pid_t pid)
 {
-	struct hf_registry *r = ctx;
 	struct proc *found = NULL;
 
-	pthread_mutex_lock(&r->lock);
-	/* The running process wins; else the one that exited last. */
 	for (struct proc *p = r->procs; p; p = p->next) {
 		if (p->pid != pid || p->pending)
 			continue;
@@ -521,6 +522,16 @@ static int svc_get(void *ctx, pid_t pid, struct hf_snapshot *out)
 		if (!found || p->exited_at > found->exited_at)
 			found = p;
 	}
+	return found;
+}
+
+static int svc_get(void *ctx, pid_t pid, struct hf_snapshot *out)
+{
+	struct hf_registry *r = ctx;
+	struct proc *found = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	found = served(r, pid);
 	if (found)
 		*out = found->snap;
 	pthread_mutex_unlock(&r->lock);
@@ -535,16 +546,7 @@ static int svc_census(void *ctx, pid_t pid, struct hf_snapshot *out,
 
 	*detail = NULL;
 	pthread_mutex_lock(&r->lock);
-	for (struct proc *p = r->procs; p; p = p->next) {
-		if (p->pid != pid || p->pending)
-			continue;
-		if (!p->exited) {
-			found = p;
-			break;
-		}
-		if (!found || p->exited_at > found->exited_at)
-			found = p;
-	}
+	found = served(r, pid);
 	if (found) {
 		*out = found->snap;
 		*detail = hf_census_detail_get(found->census_detail);
@@ -566,16 +568,7 @@ static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, cha
 
 	*out = NULL;
 	pthread_mutex_lock(&r->lock);
-	for (struct proc *p = r->procs; p; p = p->next) {
-		if (p->pid != pid || p->pending)
-			continue;
-		if (!p->exited) {
-			found = p;
-			break;
-		}
-		if (!found || p->exited_at > found->exited_at)
-			found = p;
-	}
+	found = served(r, pid);
 	if (found) {
 		mode = found->mode;
 		exited = found->exited;
