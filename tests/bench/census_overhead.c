@@ -47,13 +47,9 @@
  * Targets printed: census-default >= 99 % of untraced; the idle census
  * within 2x the floor.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -61,12 +57,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_child.h"
 #include "free_port.h"
 
 #define MAX_ROUNDS 15
@@ -79,12 +75,6 @@ enum cond { UNTRACED, CENSUS_DEFAULT, CENSUS_1S, CENSUS_STOP, NR_COND };
 
 static const char *const cond_names[NR_COND] = {"untraced", "census-default", "census-1s",
 						"census-stop"};
-
-struct child {
-	pid_t pid;
-	FILE *out;
-	int in;
-};
 
 /* One walk as the process document shows it. */
 struct walk {
@@ -112,124 +102,6 @@ static char build_dir[1024];
 static uint64_t loop_seconds = 14;
 static int floor_reads = 3;
 static void *window_buf;
-
-static double clock_s(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double now_s(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
-}
-
-/* Starts argv pinned to cpu with a pipe on stdin, and one on stdout unless quiet. */
-static int spawn(struct child *c, char *const argv[], int cpu, bool quiet)
-{
-	int to[2], from[2];
-	cpu_set_t set;
-
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (c->pid == 0) {
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		sched_setaffinity(0, sizeof(set), &set);
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		/* heapfragd's output is not read: a full pipe must not stall it. */
-		if (quiet &&
-		    (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)))
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	c->in = to[1];
-	c->out = fdopen(from[0], "r");
-	/* Unbuffered, so that poll() on the descriptor sees every line not yet read. */
-	setvbuf(c->out, NULL, _IONBF, 0);
-	return 0;
-}
-
-static void reap(struct child *c, int sig)
-{
-	int status;
-
-	if (c->pid <= 0)
-		return;
-	if (sig)
-		kill(c->pid, sig);
-	if (c->in >= 0)
-		close(c->in);
-	c->in = -1;
-	/* A daemon that takes more than a minute to stop is killed. */
-	for (int i = 0; sig && i < 600 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
-		usleep(100000);
-	if (sig && waitpid(c->pid, &status, WNOHANG) == 0) {
-		fprintf(stderr, "census_overhead: %d did not stop within 60 s; killing it\n",
-			(int)c->pid);
-		kill(c->pid, SIGKILL);
-	}
-	waitpid(c->pid, &status, 0);
-	if (c->out)
-		fclose(c->out);
-	c->out = NULL;
-	c->pid = 0;
-}
-
-/* Reads lines until one starts with prefix, for at most timeout seconds. */
-static char *read_until(FILE *f, const char *prefix, double timeout)
-{
-	static char line[8192];
-	double end = now_s() + timeout;
-	struct pollfd p = {.fd = fileno(f), .events = POLLIN};
-
-	while (now_s() < end) {
-		if (poll(&p, 1, (int)((end - now_s()) * 1000) + 1) <= 0)
-			continue;
-		if (!fgets(line, sizeof(line), f))
-			return NULL;
-		if (strncmp(line, prefix, strlen(prefix)) == 0)
-			return line;
-	}
-	return NULL;
-}
-
-/* GET path from 127.0.0.1:port; returns the HTTP status, body in buf. */
-static int http_get(int port, const char *path, char *buf, size_t len)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
-	char req[256];
-	size_t got = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		goto out;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
-		goto out;
-	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
-		got += (size_t)n;
-	buf[got] = '\0';
-	if (sscanf(buf, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-out:
-	close(fd);
-	return status;
-}
 
 /* The number after "key": in s, or NaN when the key is missing or not a number. */
 static double json_number(const char *s, const char *key)
@@ -359,7 +231,7 @@ static bool attach(enum cond cond, pid_t pid, struct child *hf, int *port, struc
 	snprintf(listen_s, sizeof(listen_s), "127.0.0.1:%d", *port);
 	snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
 	snprintf(heapfragd, sizeof(heapfragd), "%s/bin/heapfragd", build_dir);
-	if (spawn(hf, argv, 0, true))
+	if (spawn(hf, argv, 0, CHILD_NO_STDOUT | CHILD_NO_STDERR))
 		return false;
 	while (now_s() < end) {
 		if (latest_walk(*port, pid, first, why, sizeof(why)) && first->seen)
@@ -390,7 +262,7 @@ static struct result run_once(enum cond cond)
 	snprintf(busy, sizeof(busy), "%s/tests/workloads/census_busy", build_dir);
 	snprintf(seconds_s, sizeof(seconds_s), "%" PRIu64, loop_seconds);
 	/* The workload on CPU 1, heapfragd and the floor's reads on CPU 0. */
-	if (spawn(&w, argv, 1, false))
+	if (spawn(&w, argv, 1, 0))
 		return r;
 	if (!read_until(w.out, "READY pid=", 60))
 		goto out;
@@ -437,16 +309,9 @@ static struct result run_once(enum cond cond)
 	}
 	r.ok = true;
 out:
-	reap(&w, 0);
-	reap(&hf, SIGINT);
+	reap(&w, 0, "census_overhead");
+	reap(&hf, SIGINT, "census_overhead");
 	return r;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* Sorts v[0..n) and returns its median (NaN for none). */

@@ -36,26 +36,20 @@
  * at least, and with programs that do nothing it cannot run faster.  Its
  * ratio to bpftrace is therefore the best "vs bpftrace" this machine allows.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "probe_site.h"
+#include "bench_child.h"
 #include "free_port.h"
 #include "raw_uprobe.h"
 
@@ -83,12 +77,6 @@ static bool is_heapfragd(int c)
 	return c == EXACT || c == PASSIVE || c == EXACT_NOSTACKS || c == EXACT_NOSITES;
 }
 
-struct child {
-	pid_t pid;
-	FILE *out;
-	int in;
-};
-
 static char build_dir[1024];
 /*
  * The untraced and passive loops run 100 million pairs (about 2 s): shorter
@@ -100,121 +88,6 @@ static uint64_t counts[NR_COND] = {100000000, 200000, 100000000, 200000,
 /* The empty-program probes of the traps conditions, and the program. */
 static struct raw_uprobe traps[3] = {{-1, -1}, {-1, -1}, {-1, -1}};
 static int empty_prog = -1, uprobe_pmu = -1;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Starts argv with pipes on stdin and stdout; cpu >= 0 pins it there. */
-static int spawn(struct child *c, char *const argv[], int cpu, bool quiet)
-{
-	int to[2], from[2];
-
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (c->pid == 0) {
-		if (cpu >= 0) {
-			cpu_set_t set;
-
-			CPU_ZERO(&set);
-			CPU_SET(cpu, &set);
-			sched_setaffinity(0, sizeof(set), &set);
-		}
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		if (quiet && !freopen("/dev/null", "w", stderr))
-			_exit(127);
-		close(to[1]);
-		close(from[0]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	c->in = to[1];
-	c->out = fdopen(from[0], "r");
-	/* Unbuffered, so that poll() on the descriptor sees every line not yet read. */
-	setvbuf(c->out, NULL, _IONBF, 0);
-	return 0;
-}
-
-static int reap(struct child *c, int sig)
-{
-	int status = 0;
-
-	if (c->pid <= 0)
-		return 0;
-	if (sig)
-		kill(c->pid, sig);
-	if (c->in >= 0)
-		close(c->in);
-	/* A tracer that takes more than a minute to detach is killed. */
-	for (int i = 0; sig && i < 600 && waitpid(c->pid, &status, WNOHANG) == 0; i++)
-		usleep(100000);
-	if (sig && waitpid(c->pid, &status, WNOHANG) == 0) {
-		fprintf(stderr, "trace_overhead: %d did not stop within 60 s; killing it\n",
-			(int)c->pid);
-		kill(c->pid, SIGKILL);
-	}
-	waitpid(c->pid, &status, 0);
-	if (c->out)
-		fclose(c->out);
-	c->pid = 0;
-	return status;
-}
-
-/* Reads lines until one starts with prefix, for at most timeout seconds. */
-static char *read_until(FILE *f, const char *prefix, double timeout)
-{
-	static char line[8192];
-	double end = now_s() + timeout;
-	struct pollfd p = {.fd = fileno(f), .events = POLLIN};
-
-	while (now_s() < end) {
-		if (poll(&p, 1, (int)((end - now_s()) * 1000) + 1) <= 0)
-			continue;
-		if (!fgets(line, sizeof(line), f))
-			return NULL;
-		if (strncmp(line, prefix, strlen(prefix)) == 0)
-			return line;
-	}
-	return NULL;
-}
-
-/* GET path from 127.0.0.1:port; returns the HTTP status, body in buf. */
-static int http_get(int port, const char *path, char *buf, size_t len)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
-	char req[256];
-	size_t got = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		goto out;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
-		goto out;
-	while (got + 1 < len && (n = read(fd, buf + got, len - got - 1)) > 0)
-		got += (size_t)n;
-	buf[got] = '\0';
-	if (sscanf(buf, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-out:
-	close(fd);
-	return status;
-}
 
 #define NO_ANSWER (UINT64_MAX - 1)
 
@@ -294,7 +167,7 @@ static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
 		*port = free_loopback_port();
 		snprintf(listen_s, sizeof(listen_s), "127.0.0.1:%d", *port);
 		snprintf(heapfragd, sizeof(heapfragd), "%s/bin/heapfragd", build_dir);
-		if (spawn(tracer, argv, 0, true))
+		if (spawn(tracer, argv, 0, CHILD_NO_STDERR))
 			return false;
 		snprintf(path, sizeof(path), "/api/v1/processes/%d", (int)pid);
 		while (now_s() < end) {
@@ -341,7 +214,7 @@ static bool attach(enum cond cond, pid_t pid, struct child *tracer, int *port)
 	{
 		char *argv[] = {"bpftrace", "-e", script, NULL};
 
-		if (spawn(tracer, argv, 0, true))
+		if (spawn(tracer, argv, 0, CHILD_NO_STDERR))
 			return false;
 	}
 	return read_until(tracer->out, "ATTACHED", 60) != NULL;
@@ -359,7 +232,7 @@ static struct result run_once(enum cond cond)
 	snprintf(seed_loop, sizeof(seed_loop), "%s/tests/workloads/seed_loop", build_dir);
 	snprintf(count_s, sizeof(count_s), "%" PRIu64, counts[cond]);
 	/* The workload on CPU 1, tracers on CPU 0: each has a core of its own. */
-	if (spawn(&w, argv, 1, false))
+	if (spawn(&w, argv, 1, 0))
 		return r;
 	line = read_until(w.out, "READY pid=", 10);
 	if (!line || sscanf(line, "READY pid=%d", &rpid) != 1)
@@ -389,18 +262,11 @@ static struct result run_once(enum cond cond)
 		} while (now_s() < end);
 	}
 out:
-	reap(&w, 0);
-	reap(&tracer, SIGINT);
+	reap(&w, 0, "trace_overhead");
+	reap(&tracer, SIGINT, "trace_overhead");
 	for (int i = 0; i < 3; i++)
 		raw_uprobe_detach(&traps[i]);
 	return r;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void usage(const char *prog)
