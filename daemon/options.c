@@ -37,6 +37,7 @@ enum {
 	OPT_MAX_SITES,
 	OPT_MAX_STACKS,
 	OPT_SITE_METRICS,
+	OPT_HISTORY,
 };
 
 static const char doc[] =
@@ -88,6 +89,10 @@ static const struct argp_option options[] = {
 	{"site-metrics", OPT_SITE_METRICS, "N", 0,
 	 "Sites per process in /metrics and the doctor, 0 to 20, by pinned then live bytes "
 	 "(default 10)",
+	 1},
+	{"history", OPT_HISTORY, "SECONDS", 0,
+	 "Seconds of each process's past kept for charts, in at most 720 points (default 3600; "
+	 "0: none)",
 	 1},
 	{"token-file", OPT_TOKEN_FILE, "PATH", 0,
 	 "Require this file's bearer token on mutating HTTP routes", 2},
@@ -251,6 +256,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--max-stacks '%s' is not a count from 1 to 16777216", arg);
 		o->max_stacks = (uint32_t)v;
 		break;
+	case OPT_HISTORY:
+		if (parse_seconds(arg, 0, &o->history_seconds) || o->history_seconds > 30 * 86400.0)
+			argp_error(state, "--history '%s' is not a number of seconds from 0 to 2592000",
+				   arg);
+		break;
 	case OPT_SITE_METRICS:
 		if (parse_u64(arg, 0, HF_MAX_TOP_SITES, &v))
 			argp_error(state, "--site-metrics '%s' is not a count from 0 to %d", arg,
@@ -307,6 +317,7 @@ int hf_options_parse(int argc, char **argv, struct hf_options *opts)
 		.max_sites = HFB_DEFAULT_MAX_SITES,
 		.max_stacks = HFB_DEFAULT_MAX_STACKS,
 		.site_metrics = 10,
+		.history_seconds = 3600,
 	};
 	/* argp_error() and argp_failure() exit with this status. */
 	argp_err_exit_status = HF_EXIT_USAGE;

@@ -52,6 +52,7 @@ struct hf_options {
 	uint32_t max_sites;
 	uint32_t max_stacks;
 	uint32_t site_metrics; /* sites per process in /metrics */
+	double history_seconds; /* each process's history (history.h); 0: none */
 };
 
 /*

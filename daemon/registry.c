@@ -37,6 +37,7 @@
 
 #include "account.h"
 #include "census_worker.h"
+#include "history.h"
 #include "sites.h"
 #include "symbolize.h"
 #include "exec_gate.h"
@@ -68,6 +69,8 @@ struct proc {
 	struct hf_regions regions; /* the last read, kept for the final snapshot */
 	/* The last counts: a new census re-derives the account from them at once. */
 	struct hf_raw raw;
+	/* Its past, for charts (history.h); allocated with its first snapshot. */
+	struct hf_history history;
 	bool regions_known;
 	/* Its allocator's room (room.h) and the room's state for it. */
 	const struct hf_room *room;
@@ -118,6 +121,9 @@ struct hf_registry {
 	bool command_done;
 	int command_status;
 	struct hf_daemon_stats stats; /* refreshed every interval */
+	/* Each process's history: this many points, at least this many seconds apart. */
+	size_t history_points;
+	double history_step;
 };
 
 static double now_unix(void)
@@ -289,9 +295,11 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 	return err;
 }
 
-static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regions *regions,
-		  const struct hf_room_read *rr, double now)
+static void apply(struct hf_registry *r, struct proc *p, const struct hf_raw *raw,
+		  const struct hf_regions *regions, const struct hf_room_read *rr, double now)
 {
+	struct hf_history_point point;
+
 	hf_account(raw, regions, now, &p->snap);
 	p->snap.tracing.dropped_events = raw->dropped_events;
 	p->snap.tracing.live_map_entries = raw->live_map_entries;
@@ -306,6 +314,11 @@ static void apply(struct proc *p, const struct hf_raw *raw, const struct hf_regi
 		p->snap.sampled_known = rr->sampled_known;
 		p->snap.sampled = rr->sampled;
 	}
+	/* A history that cannot be allocated is simply not kept. */
+	if (r->opts.history_seconds > 0 && !p->history.points)
+		hf_history_init(&p->history, r->history_points, r->history_step);
+	hf_history_point_of(&p->snap, now, &point);
+	hf_history_add(&p->history, &point);
 }
 
 /*
@@ -410,7 +423,7 @@ static int start_tracing(struct hf_registry *r, pid_t pid, enum hf_mode mode,
 	err = expect_exec ? -EAGAIN : !rr ? -ENOMEM : measure(r, p, &raw, &regions, rr);
 	pthread_mutex_lock(&r->lock);
 	if (!err) {
-		apply(p, &raw, &regions, rr, now_unix());
+		apply(r, p, &raw, &regions, rr, now_unix());
 		p->raw = raw;
 		p->regions = regions;
 		p->regions_known = true;
@@ -632,6 +645,31 @@ static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, cha
 	return err;
 }
 
+static int svc_history(void *ctx, pid_t pid, struct hf_history_point **out, size_t *n,
+		       double *step)
+{
+	struct hf_registry *r = ctx;
+	struct proc *found;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	*step = r->history_step;
+	pthread_mutex_lock(&r->lock);
+	found = served(r, pid);
+	if (!found) {
+		err = -ENOENT;
+	} else if (found->history.n) {
+		*out = malloc(found->history.n * sizeof(**out));
+		if (*out)
+			*n = hf_history_copy(&found->history, *out, found->history.n);
+		else
+			err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
 static void svc_daemon_stats(void *ctx, struct hf_daemon_stats *out)
 {
 	struct hf_registry *r = ctx;
@@ -650,6 +688,7 @@ void hf_registry_service(struct hf_registry *r, struct hf_service *svc)
 		.census = svc_census,
 		.sites = svc_sites,
 		.sites_free = hf_sites_free,
+		.history = svc_history,
 		.attach = svc_attach,
 		.detach = svc_detach,
 		.daemon_stats = svc_daemon_stats,
@@ -792,7 +831,7 @@ static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
 	/* The final counts, with the regions as they were last seen. */
 	if (hf_tracer_read(r->tracer, p->pid, &raw) == 0 && p->regions_known) {
 		raw.calls_known = p->mode == HF_MODE_EXACT;
-		apply(p, &raw, &p->regions, NULL, now_unix());
+		apply(r, p, &raw, &p->regions, NULL, now_unix());
 	}
 	room_stop(r, p);
 	hf_probes_destroy(p->probes);
@@ -1187,6 +1226,14 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->sym_lock, NULL);
 	r->opts = *opts;
+	/*
+	 * History: --history seconds in at most HF_HISTORY_MAX_POINTS points, one
+	 * per snapshot interval where that fits.
+	 */
+	r->history_step = opts->interval;
+	if (opts->history_seconds / r->history_step > HF_HISTORY_MAX_POINTS)
+		r->history_step = opts->history_seconds / HF_HISTORY_MAX_POINTS;
+	r->history_points = (size_t)ceil(opts->history_seconds / r->history_step) + 1;
 	r->command = -1;
 	err = hf_proc_boot_time(&r->btime);
 	if (err) {
@@ -1255,6 +1302,7 @@ static void free_list(struct proc *p)
 
 		hf_probes_destroy(p->probes);
 		room_free(p);
+		hf_history_free(&p->history);
 		free(p);
 		p = next;
 	}
@@ -1514,7 +1562,7 @@ static void tick(struct hf_registry *r)
 		now = now_unix();
 		pthread_mutex_lock(&r->lock);
 		if (!err && !p->dead && !p->exited) {
-			apply(p, &raw, &regions, rr, now);
+			apply(r, p, &raw, &regions, rr, now);
 			p->raw = raw;
 			p->regions = regions;
 			p->regions_known = true;
@@ -1541,6 +1589,7 @@ static void tick(struct hf_registry *r)
 				r->dropped_forgotten += p->snap.tracing.dropped_events;
 			*pp = p->next;
 			room_free(p);
+			hf_history_free(&p->history);
 			free(p);
 			continue;
 		}

@@ -16,6 +16,7 @@
 #include "snapshot.h"
 
 struct hf_sites;
+struct hf_history_point;
 
 #define HF_MAX_MAPS 16
 
@@ -73,6 +74,13 @@ struct hf_service {
 	int (*sites)(void *ctx, pid_t pid, int order, struct hf_sites **out, char *why,
 		     size_t why_len);
 	void (*sites_free)(struct hf_sites *s);
+	/*
+	 * pid's history (history.h), oldest first, in a malloc'ed array the
+	 * caller frees; *step is the least spacing of its points in seconds.
+	 * -ENOENT when it is not traced.
+	 */
+	int (*history)(void *ctx, pid_t pid, struct hf_history_point **out, size_t *n,
+		       double *step);
 };
 
 #endif /* HF_SERVICE_H */

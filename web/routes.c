@@ -51,6 +51,9 @@ static const struct hf_route routes[] = {
 	{.method = HF_GET,
 	 .pattern = "/api/v1/processes/{pid}/profile",
 	 .handler = hf_handle_process_profile},
+	{.method = HF_GET,
+	 .pattern = "/api/v1/processes/{pid}/history",
+	 .handler = hf_handle_process_history},
 };
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)

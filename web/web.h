@@ -79,6 +79,9 @@ json_t *hf_json_census(const struct hf_snapshot *s, const struct hf_census_detai
  * "regions":[{"arena","kind","start","end","cell_bytes","cells":[[u,f,r],...]}]}.
  */
 json_t *hf_json_heapmap(const struct hf_snapshot *s, const struct hf_census_detail *d);
+struct hf_history_point;
+/* One history point: "at" and each field by its dotted name, null where unknown. */
+json_t *hf_json_history_point(const struct hf_history_point *p);
 /* One entry of GET /api/v1/processes: identity and the headline numbers. */
 json_t *hf_json_process_summary(const struct hf_snapshot *s);
 /* {"requests":[...],"live":[...]}, each null when the mode keeps none. */
@@ -160,6 +163,7 @@ int hf_handle_process_latency(struct hf_req *req);
 int hf_handle_process_heapmap(struct hf_req *req);
 int hf_handle_process_sites(struct hf_req *req);
 int hf_handle_process_profile(struct hf_req *req);
+int hf_handle_process_history(struct hf_req *req);
 
 /* Answers 200 with render(snapshot) of req->pid's process, or the error why there is none. */
 int hf_reply_snapshot(struct hf_req *req, json_t *(*render)(const struct hf_snapshot *s));

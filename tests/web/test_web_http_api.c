@@ -272,6 +272,43 @@ static bool check_latency_route(pid_t pid, const char *mode, json_t **out)
 	return timed;
 }
 
+/*
+ * /history after a few snapshots: points oldest first, each with the
+ * document's field names; requested bytes known in exact mode only.
+ */
+static void check_history_route(pid_t w, bool exact)
+{
+	char url[512], rel[128];
+	struct http_reply r;
+	json_t *j, *points;
+	double last = 0;
+
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/history", (int)w);
+	url_of(url, sizeof(url), rel);
+	r = http_get(url);
+	j = http_json(&r);
+	points = json_object_get(j, "points");
+	CHECK_MSG(r.status == 200 && json_is_array(points), "history: %ld %s", r.status, r.body);
+	CHECK(json_integer_value(json_object_get(j, "pid")) == w);
+	/* The default hour in 720 points: one every 5 s; the ring itself is unit-tested. */
+	CHECK(json_number_value(json_object_get(j, "step_seconds")) == 5.0);
+	CHECK_MSG(json_array_size(points) >= 1, "%zu history points", json_array_size(points));
+	for (size_t i = 0; i < json_array_size(points); i++) {
+		json_t *p = json_array_get(points, i);
+		double at = json_number_value(json_object_get(p, "at"));
+
+		CHECK(at > last);
+		last = at;
+		CHECK(json_is_integer(json_object_get(p, "heap.process_rss_bytes")));
+		CHECK(json_object_get(p, "census.pages.pinned_free_bytes") != NULL);
+		CHECK(json_object_get(p, "fragmentation.external_ratio") != NULL);
+		CHECK(exact ? json_is_integer(json_object_get(p, "heap.requested_bytes"))
+			    : json_is_null(json_object_get(p, "heap.requested_bytes")));
+	}
+	json_decref(j);
+	http_free(&r);
+}
+
 /* /sites and /profile of a process traced in exact mode: shapes, and strict queries. */
 static void check_sites_routes(pid_t w)
 {
@@ -356,6 +393,8 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 	snprintf(url, sizeof(url), "/api/v1/processes/%d/profile", (int)w);
 	expect_error("GET", url, NULL, 404, "not_traced", NULL);
+	snprintf(url, sizeof(url), "/api/v1/processes/%d/history", (int)w);
+	expect_error("GET", url, NULL, 404, "not_traced", NULL);
 
 	snprintf(body, sizeof(body), "{\"pid\":%d}", (int)dead_pid());
 	expect_error("POST", "/api/v1/processes", body, 404, "no_such_process", NULL);
@@ -426,6 +465,7 @@ static void test_attach_query_and_detach_a_workload(pid_t w)
 	/* The steady workload moves too fast to compare counts: only the shape here. */
 	check_latency_route(w, "exact", NULL);
 	check_sites_routes(w);
+	check_history_route(w, true);
 
 	snprintf(rel, sizeof(rel), "/api/v1/processes/%d/doctor", (int)w);
 	url_of(url, sizeof(url), rel);
@@ -608,6 +648,7 @@ static void test_passive_mode_reports_unknown_as_null_and_absent(pid_t w)
 	json_decref(j);
 	http_free(&r);
 	CHECK_MSG(!check_latency_route(w, "passive", NULL), "passive mode times calls");
+	check_history_route(w, false);
 
 	/* Passive mode keeps no sites: null with the reason, and no profile. */
 	snprintf(url, sizeof(url), "%s/api/v1/processes/%d/sites", base, (int)w);

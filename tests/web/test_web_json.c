@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "fixtures.h"
+#include "history.h"
 #include "web.h"
 
 /* Every key path of GET /api/v1/processes/{pid}, as issue 3 lists them. */
@@ -383,8 +384,30 @@ static void test_libptm_document_matches_the_snapshot(void)
 	json_decref(doc);
 }
 
+static void test_history_point_names_fields_and_nulls_the_unknown(void)
+{
+	static struct hf_snapshot s;
+	struct hf_history_point p;
+	json_t *j;
+
+	fixture_passive(&s, 7, "hist");
+	s.heap.resident_bytes = 4096;
+	s.fragmentation.external_ratio = NAN;
+	hf_history_point_of(&s, 1700000000.5, &p);
+	j = hf_json_history_point(&p);
+	CHECK(j != NULL);
+	CHECK(json_number_value(json_object_get(j, "at")) == 1700000000.5);
+	CHECK(json_integer_value(json_object_get(j, "heap.resident_bytes")) == 4096);
+	CHECK(json_is_null(json_object_get(j, "heap.requested_bytes")));
+	CHECK(json_is_null(json_object_get(j, "fragmentation.external_ratio")));
+	CHECK(json_is_null(json_object_get(j, "census.pages.pinned_free_bytes")));
+	CHECK_EQ_U64(json_object_size(j), 1 + HF_HISTORY_FIELDS + HF_HISTORY_RATIOS);
+	json_decref(j);
+}
+
 int main(void)
 {
+	test_history_point_names_fields_and_nulls_the_unknown();
 	test_known_snapshot_has_every_key_with_its_value();
 	test_unknown_values_are_null();
 	test_nan_and_infinite_ratios_are_null();
