@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* README.md states the memory a history takes from this size. */
+_Static_assert(sizeof(struct hf_history_point) == 152, "a history point is 152 bytes");
+
 static const char *const field_names[HF_HISTORY_FIELDS] = {
 	[HF_HIST_RESIDENT] = "heap.resident_bytes",
 	[HF_HIST_PROCESS_RSS] = "heap.process_rss_bytes",

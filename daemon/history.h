@@ -57,7 +57,7 @@ struct hf_history_point {
 const char *hf_history_field_name(enum hf_history_field f);
 const char *hf_history_ratio_name(enum hf_history_ratio r);
 
-/* Points per process at most: 720 × 152 bytes = 109 KiB. */
+/* Points per process at most: 720 × 152 bytes = 107 KiB. */
 #define HF_HISTORY_MAX_POINTS 720
 
 struct hf_history {
