@@ -272,12 +272,6 @@ static void delete_keys_of(struct bpf_map *map, pid_t tgid)
 	free(doomed);
 }
 
-void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid)
-{
-	delete_keys_of(t->skel->maps.live, pid);
-	delete_keys_of(t->skel->maps.mmaps, pid);
-	delete_keys_of(t->skel->maps.areas, pid);
-}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -322,6 +316,15 @@ static void forget_sites(struct hf_tracer *t, pid_t pid)
 	free(ids);
 }
 
+/* The blocks and the sites belong to the image: an exec, like an exit, ends them. */
+void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid)
+{
+	delete_keys_of(t->skel->maps.live, pid);
+	delete_keys_of(t->skel->maps.mmaps, pid);
+	delete_keys_of(t->skel->maps.areas, pid);
+	forget_sites(t, pid);
+}
+
 void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
 {
 	uint32_t key = (uint32_t)pid;
@@ -329,7 +332,6 @@ void hf_tracer_forget(struct hf_tracer *t, pid_t pid)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.stats), &key);
 	hf_tracer_forget_blocks(t, pid);
-	forget_sites(t, pid);
 }
 
 int hf_tracer_track(struct hf_tracer *t, pid_t pid, uint64_t start_boottime, enum hf_mode mode)
