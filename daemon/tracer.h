@@ -64,7 +64,7 @@ void hf_tracer_close(struct hf_tracer *t);
 
 /* Puts pid in the kernel-side filter with fresh counters. */
 int hf_tracer_track(struct hf_tracer *t, pid_t pid, uint64_t start_boottime, enum hf_mode mode);
-/* Takes pid out of the filter and forgets its counters, live blocks and spans. */
+/* Takes pid out of the filter and forgets its counters, live blocks, spans and sites. */
 void hf_tracer_forget(struct hf_tracer *t, pid_t pid);
 /* Forgets pid's live blocks, spans and sites only (its image was replaced by exec). */
 void hf_tracer_forget_blocks(struct hf_tracer *t, pid_t pid);
