@@ -13,7 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 log=$(mktemp /tmp/heapfrag-demo.XXXXXX.log)
-"$build/bin/heapfragd" -l "$listen" -- \
+# The heap changes every few seconds: a census every second (10% of a CPU at
+# most), held still for its copy while the heap is busy, keeps up with it.
+"$build/bin/heapfragd" -l "$listen" --census-budget 10 --census-stop-busy -- \
 	"$build/tests/workloads/incident_demo" --hold 6 --pause 3 >"$log" 2>&1 &
 daemon=$!
 
@@ -58,21 +60,27 @@ Open:
   $url/api/v1/processes              every traced process
   $url/api/v1/processes/PID          one process's whole account
   $url/api/v1/processes/PID/doctor   findings and remedies
+  $url/api/v1/processes/PID/sites    allocation sites, ?sort=pinned
+  $url/api/v1/processes/PID/heapmap  the heap census's map of the heap
+  $url/api/v1/processes/PID/history  the last hour, for charts
   $url/metrics                       Prometheus exposition
 
 What to look at: while the survivors are held, requested_bytes falls to
 ~10 MB but glibc's resident_bytes stays near 100 MB: the freed messages are
 holes between the survivors, so the heap cannot shrink (external
 fragmentation near 0.9).  libptm gives the holes' whole pages back to the
-kernel, so its resident heap falls by about half.
+kernel, so its resident heap falls by about half.  The second line of each
+process is its heap census: free bytes that malloc_trim(0) would give back
+(releasable), free bytes that share pages with live blocks (pinned), and the
+allocation site whose surviving blocks pin the most of them.
 
 Ctrl-C stops the demo.
 EOT
 
 while kill -0 "$daemon" 2>/dev/null; do
 	sleep 3
-	curl -fs "$url/api/v1/processes" 2>/dev/null | python3 -c '
-import json, sys, time
+	curl -fs "$url/api/v1/processes" 2>/dev/null | HF_URL="$url" python3 -c '
+import json, os, sys, time, urllib.request
 doc = json.load(sys.stdin)
 procs = doc if isinstance(doc, list) else doc.get("processes", [])
 def mb(v):
@@ -89,5 +97,18 @@ for p in procs:
         p.get("pid"), p.get("comm"), alloc_name(p.get("allocator")),
         mb(h.get("requested_bytes")), mb(h.get("resident_bytes")), mb(h.get("free_bytes")),
         ratio(f.get("ratio")), ratio(f.get("external_ratio"))))
+    try:
+        base = os.environ["HF_URL"] + "/api/v1/processes/%d" % p["pid"]
+        c = json.load(urllib.request.urlopen(base, timeout=2)).get("census") or {}
+        s = json.load(urllib.request.urlopen(base + "/sites?sort=pinned&limit=1", timeout=2))
+    except Exception:
+        continue
+    pages = c.get("pages") or {}
+    top = (s.get("sites") or [{}])[0]
+    frames = top.get("frames") or [{}]
+    name = top.get("label") or frames[0].get("function") or frames[0].get("address") or "-"
+    print("              census %-10s releasable MB %s  pinned free MB %s  top pinning site: %s (%s MB)" % (
+        c.get("state", "-"), mb(pages.get("releasable_bytes")), mb(pages.get("pinned_free_bytes")),
+        name, mb(top.get("pinned_free_bytes")).strip()))
 ' || true
 done
