@@ -328,7 +328,7 @@ static void check_dashboard_queries(int prom_port)
 	char path[1024], expr[2048], url[4096];
 	json_t *dash, *panels, *p, *t;
 	size_t i, k;
-	int found_latency = 0, found_sampled = 0;
+	int found_latency = 0, found_sampled = 0, found_census = 0, found_sites = 0;
 
 	/* rate() needs two scrapes in its window. */
 	for (double end = harness_now() + 20; harness_now() < end;) {
@@ -368,12 +368,17 @@ static void check_dashboard_queries(int prom_port)
 			if (json_array_size(json_at(j, "data.result")) > 0) {
 				found_latency += strstr(expr, "call_duration_seconds") != NULL;
 				found_sampled += strstr(expr, "sampled_live_by_size") != NULL;
+				found_census += strstr(expr, "heapfrag_census_") != NULL;
+				found_sites += strstr(expr, "heapfrag_site_") != NULL;
 			}
 			json_decref(j);
 			http_free(&r);
 		}
 	}
 	CHECK_MSG(found_sampled > 0, "the sampled-heap panel finds no series");
+	/* Glibc and libptm processes traced in exact mode: a census, and sites. */
+	CHECK_MSG(found_census >= 3, "the census panel finds no series");
+	CHECK_MSG(found_sites >= 1, "the sites panel finds no series");
 	/* The latency panels have series once the daemon times calls. */
 	if (promql(prom_port, "count(heapfrag_allocator_call_duration_seconds_count)") > 0)
 		CHECK_MSG(found_latency >= 2, "the latency panels find no series");
