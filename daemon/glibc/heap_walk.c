@@ -531,11 +531,37 @@ static bool main_regions(struct walk *w, struct arena *a)
 }
 
 /* Phase 1: copy the arena and its heaps.  False: this attempt failed (reason set). */
+/*
+ * Whether the arena's malloc_state is no longer the copy the walk began
+ * with (the lock, the ring links and the attached threads aside: they change
+ * without the heap changing): 1, and a->changing set; 0; or -1 when it
+ * cannot be read (the reason set).  A copy torn by a change usually fails a
+ * check before the walk's own re-read, so a walk that failed asks this too.
+ */
+static int mstate_changed(struct walk *w, struct arena *a)
+{
+	const struct hf_ptmalloc_layout *l = w->l;
+	unsigned char *again = malloc(l->mstate_read);
+	int changed = -1;
+
+	if (!again) {
+		read_failed(w, a, -ENOMEM, a->addr);
+		return -1;
+	}
+	if (read_small(w, a, a->addr, again, l->mstate_read)) {
+		memcpy(again + l->off_mutex, a->ms + l->off_mutex, 4);
+		memcpy(again + l->off_next, a->ms + l->off_next, 16);
+		memcpy(again + l->off_attached, a->ms + l->off_attached, 8);
+		changed = memcmp(again, a->ms, l->mstate_read) != 0;
+		a->changing = changed;
+	}
+	free(again);
+	return changed;
+}
+
 static bool copy_arena(struct walk *w, struct arena *a)
 {
 	const struct hf_ptmalloc_layout *l = w->l;
-	unsigned char *again;
-	bool same;
 
 	for (size_t i = 0; i < a->nr_regs; i++)
 		free(a->regs[i].state);
@@ -572,21 +598,14 @@ static bool copy_arena(struct walk *w, struct arena *a)
 			return false;
 	}
 recheck:
-	again = malloc(l->mstate_read);
-	if (!again)
-		return read_failed(w, a, -ENOMEM, a->addr);
-	if (!read_small(w, a, a->addr, again, l->mstate_read)) {
-		free(again);
+	switch (mstate_changed(w, a)) {
+	case 0:
+		return true;
+	case 1:
+		return fail(a, "the arena changed while it was read");
+	default:
 		return false;
 	}
-	/* The lock, the ring links and attached threads change without the heap changing. */
-	memcpy(again + l->off_mutex, a->ms + l->off_mutex, 4);
-	memcpy(again + l->off_next, a->ms + l->off_next, 16);
-	memcpy(again + l->off_attached, a->ms + l->off_attached, 8);
-	same = memcmp(again, a->ms, l->mstate_read) == 0;
-	free(again);
-	a->changing = !same;
-	return same ? true : fail(a, "the arena changed while it was read");
 }
 
 static size_t find_rec(const struct arena *a, uint64_t addr)
@@ -1218,6 +1237,17 @@ int hf_heap_walk(struct hf_mem *mem, struct hf_walk_params *params, struct hf_ce
 				as[i].done = true;
 			if (!as[i].done) {
 				pending = true;
+				/*
+				 * Was it a torn copy?  --census-stop-busy holds such a
+				 * process.  The walk's own reason stays the one reported.
+				 */
+				if (!as[i].changing && !w.fatal) {
+					char keep[HF_CENSUS_REASON_LEN];
+
+					memcpy(keep, as[i].reason, sizeof(keep));
+					mstate_changed(&w, &as[i]);
+					memcpy(as[i].reason, keep, sizeof(keep));
+				}
 				for (size_t j = 0; j < as[i].nr_maps; j++)
 					free(as[i].maps[j].cells);
 				free(as[i].maps);
