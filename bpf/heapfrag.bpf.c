@@ -336,10 +336,13 @@ static __always_inline struct hfb_site_val *site_of_return(struct pt_regs *ctx,
 	if (want_stacks) {
 		long id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 
+		/*
+		 * A stack the map cannot hold (full, or its bucket taken by another)
+		 * leaves the site its frame 0: nothing is lost from the account, so
+		 * it is no dropped event.
+		 */
 		if (id >= 0)
 			k.stack_id = (int)id;
-		else
-			__sync_fetch_and_add(&st->dropped_events, 1);
 	}
 	v = site_get(&k);
 	if (!v) {

@@ -6,6 +6,7 @@
  */
 #include "census.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,59 @@ void hf_census_detail_put(struct hf_census_detail *d)
 	free(d->arenas);
 	hf_census_sites_free(d->sites);
 	free(d);
+}
+
+struct id_pin {
+	struct hf_census_site_id id;
+	uint64_t pinned;
+};
+
+static int cmp_site_id(const struct hf_census_site_id *x, const struct hf_census_site_id *y)
+{
+	if (x->stack_id != y->stack_id)
+		return x->stack_id < y->stack_id ? -1 : 1;
+	return x->ret < y->ret ? -1 : x->ret > y->ret;
+}
+
+static int cmp_id_pin(const void *a, const void *b)
+{
+	return cmp_site_id(&((const struct id_pin *)a)->id, &((const struct id_pin *)b)->id);
+}
+
+int hf_census_sites_sort(struct hf_census_sites *s)
+{
+	struct id_pin *v = malloc((s->nr_sites ? s->nr_sites : 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nr_sites; i++)
+		v[i] = (struct id_pin){.id = s->ids[i], .pinned = s->pinned[i]};
+	qsort(v, s->nr_sites, sizeof(*v), cmp_id_pin);
+	for (size_t i = 0; i < s->nr_sites; i++) {
+		s->ids[i] = v[i].id;
+		s->pinned[i] = v[i].pinned;
+	}
+	free(v);
+	return 0;
+}
+
+uint64_t hf_census_sites_pinned(const struct hf_census_sites *s, int32_t stack_id, uint64_t ret)
+{
+	struct hf_census_site_id want = {.stack_id = stack_id, .ret = ret};
+	size_t lo = 0, hi = s->nr_sites;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_site_id(&s->ids[mid], &want);
+
+		if (!c)
+			return s->pinned[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
 }
 
 void hf_census_sites_free(struct hf_census_sites *s)

@@ -172,6 +172,14 @@ struct hf_census_sites {
 /* NULL-safe. */
 void hf_census_sites_free(struct hf_census_sites *s);
 
+/*
+ * Once walked and its blocks dropped: orders ids (and pinned with them) by
+ * site, so that hf_census_sites_pinned() finds one in log time.
+ */
+int hf_census_sites_sort(struct hf_census_sites *s);
+/* The bytes credited to a site of a sorted attribution; 0 when it had no live block. */
+uint64_t hf_census_sites_pinned(const struct hf_census_sites *s, int32_t stack_id, uint64_t ret);
+
 /* Immutable once published; shared by reference (hf_census_detail_get/put). */
 struct hf_census_detail {
 	int refs;

@@ -99,12 +99,14 @@ static void run_one(struct hf_census_worker *w, struct hf_census_take *job)
 	cj.sites = sites;
 	err = job->room->census(&cj, &job->cache, &c, &detail);
 	if (sites && detail && !err && c.state == HF_CENSUS_COMPLETE) {
-		/* The blocks served the walk; the credits stay with its detail. */
+		/* The blocks served the walk; the credits stay with its detail, sorted by site. */
 		free(sites->blocks);
 		sites->blocks = NULL;
 		sites->nr_blocks = 0;
-		detail->sites = sites;
-		sites = NULL;
+		if (hf_census_sites_sort(sites) == 0) {
+			detail->sites = sites;
+			sites = NULL;
+		}
 	}
 	hf_census_sites_free(sites);
 	cpu = clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;

@@ -88,6 +88,11 @@ struct proc {
 	const struct hf_room *census_room;
 	void *census_cache;
 	struct hf_census_detail *census_detail;
+	/*
+	 * The latest detail with pinning attribution: a partial walk has none,
+	 * and must not take the last complete one's from the sites.
+	 */
+	struct hf_census_detail *sites_detail;
 	struct hf_snapshot snap;
 };
 
@@ -212,6 +217,8 @@ static void census_reset(struct proc *p)
 	p->census_room = NULL;
 	hf_census_detail_put(p->census_detail);
 	p->census_detail = NULL;
+	hf_census_detail_put(p->sites_detail);
+	p->sites_detail = NULL;
 }
 
 /* p's census starts afresh: due now where its room can walk the heap, else unavailable. */
@@ -295,14 +302,21 @@ static int measure(struct hf_registry *r, struct proc *p, struct hf_raw *raw,
 	return err;
 }
 
+/* The account from the counts and regions, with what the tracer says of its maps. */
+static void account(struct proc *p, const struct hf_raw *raw, const struct hf_regions *regions,
+		    double now)
+{
+	hf_account(raw, regions, now, &p->snap);
+	p->snap.tracing.dropped_events = raw->dropped_events;
+	p->snap.tracing.live_map_entries = raw->live_map_entries;
+}
+
 static void apply(struct hf_registry *r, struct proc *p, const struct hf_raw *raw,
 		  const struct hf_regions *regions, const struct hf_room_read *rr, double now)
 {
 	struct hf_history_point point;
 
-	hf_account(raw, regions, now, &p->snap);
-	p->snap.tracing.dropped_events = raw->dropped_events;
-	p->snap.tracing.live_map_entries = raw->live_map_entries;
+	account(p, raw, regions, now);
 	if (rr && rr->arenas_known) {
 		memcpy(p->snap.arenas, rr->arenas, rr->nr_arenas * sizeof(rr->arenas[0]));
 		p->snap.nr_arenas = (uint32_t)rr->nr_arenas;
@@ -585,7 +599,7 @@ static int svc_sites(void *ctx, pid_t pid, int order, struct hf_sites **out, cha
 	if (found) {
 		mode = found->mode;
 		exited = found->exited;
-		detail = hf_census_detail_get(found->census_detail);
+		detail = hf_census_detail_get(found->sites_detail);
 		room = found->room;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -789,6 +803,8 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 		 * of the old image are gone, its name and allocator are new.
 		 */
 		hf_tracer_forget_blocks(r->tracer, pid);
+		old->snap.sites_known = false;
+		old->snap.nr_top_sites = 0;
 		old->target = p->target;
 		old->target_known = p->target_known;
 		/* The room's probes and books were the old image's: the new one gets its own. */
@@ -1182,6 +1198,10 @@ static void census_give(void *ctx, struct hf_census_take *job, const struct hf_c
 			hf_census_carry(&p->snap.census, &next);
 			p->snap.census = next;
 			/* The detail is of this walk, or there is none (unavailable). */
+			if (detail && detail->sites) {
+				hf_census_detail_put(p->sites_detail);
+				p->sites_detail = hf_census_detail_get(detail);
+			}
 			hf_census_detail_put(p->census_detail);
 			p->census_detail = detail;
 			detail = NULL;
@@ -1191,7 +1211,7 @@ static void census_give(void *ctx, struct hf_census_take *job, const struct hf_c
 			 * beside heap numbers derived from the one before.
 			 */
 			if (p->regions_known && !p->exited)
-				hf_account(&p->raw, &p->regions, now_unix(), &p->snap);
+				account(p, &p->raw, &p->regions, now_unix());
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -1233,7 +1253,11 @@ int hf_registry_new(const struct hf_options *opts, struct hf_registry **out)
 	r->history_step = opts->interval;
 	if (opts->history_seconds / r->history_step > HF_HISTORY_MAX_POINTS)
 		r->history_step = opts->history_seconds / HF_HISTORY_MAX_POINTS;
-	r->history_points = (size_t)ceil(opts->history_seconds / r->history_step) + 1;
+	r->history_points = (size_t)ceil(opts->history_seconds / r->history_step);
+	if (r->history_points > HF_HISTORY_MAX_POINTS)
+		r->history_points = HF_HISTORY_MAX_POINTS;
+	if (!r->history_points)
+		r->history_points = 1;
 	r->command = -1;
 	err = hf_proc_boot_time(&r->btime);
 	if (err) {
@@ -1480,7 +1504,7 @@ static void update_top_sites(struct hf_registry *r, struct proc *p, const struct
 	for (hi = lo; hi < n && all[hi].key.tgid == want.key.tgid; hi++)
 		;
 	pthread_mutex_lock(&r->lock);
-	detail = hf_census_detail_get(p->census_detail);
+	detail = hf_census_detail_get(p->sites_detail);
 	pthread_mutex_unlock(&r->lock);
 	pthread_mutex_lock(&r->sym_lock);
 	if (!r->sym)

@@ -90,6 +90,65 @@ static double monotonic_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80		 ? 1
+		     : (s[0] >> 5) == 6	 ? 2
+		     : (s[0] >> 4) == 14 ? 3
+		     : (s[0] >> 3) == 30 ? 4
+					 : 0;
+
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * A copy of a string the target supplied (a mapped file's name, a symbol,
+ * a source file), valid UTF-8: JSON, Prometheus labels and the doctor's
+ * sentences all need it, and a file may be named in any bytes.  Each byte
+ * that starts no valid sequence becomes '?'.
+ */
+static char *utf8_dup(const char *in)
+{
+	size_t n = strlen(in);
+	char *out = malloc(n + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len((const unsigned char *)in + i, n - i);
+
+		if (!len) {
+			out[i++] = '?';
+			continue;
+		}
+		memcpy(out + i, in + i, len);
+		i += len;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Cuts a valid UTF-8 string that snprintf may have cut inside a character. */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		size_t len = utf8_len((const unsigned char *)s + i, n - i);
+
+		if (!len)
+			break;
+		i += len;
+	}
+	s[i] = '\0';
+}
+
 static void free_frames(struct hf_site *s)
 {
 	for (size_t i = 0; i < s->nr_frames; i++) {
@@ -134,10 +193,10 @@ static int set_frames(struct hf_site *site, pid_t pid, struct hf_symbolizer *sym
 		struct hf_site_frame *f = &site->frames[i];
 
 		f->address = addrs[i];
-		f->object = strdup(syms && syms[i].object ? syms[i].object : "");
+		f->object = utf8_dup(syms && syms[i].object ? syms[i].object : "");
 		f->offset = syms ? syms[i].offset : 0;
-		f->function = syms && syms[i].function ? strdup(syms[i].function) : NULL;
-		f->file = syms && syms[i].file ? strdup(syms[i].file) : NULL;
+		f->function = syms && syms[i].function ? utf8_dup(syms[i].function) : NULL;
+		f->file = syms && syms[i].file ? utf8_dup(syms[i].file) : NULL;
 		f->line = syms ? syms[i].line : 0;
 		if (!f->object || (syms && syms[i].function && !f->function) ||
 		    (syms && syms[i].file && !f->file)) {
@@ -152,13 +211,8 @@ static int set_frames(struct hf_site *site, pid_t pid, struct hf_symbolizer *sym
 /* The pinned bytes the census credited to the site (stack_id, ret), or HF_UNKNOWN. */
 static uint64_t pinned_of(const struct hf_census_sites *cs, int stack_id, uint64_t ret)
 {
-	if (!cs)
-		return HF_UNKNOWN;
-	for (size_t i = 0; i < cs->nr_sites; i++)
-		if (cs->ids[i].stack_id == stack_id && cs->ids[i].ret == ret)
-			return cs->pinned[i];
-	/* The census saw no live block of this site: it pins nothing. */
-	return 0;
+	/* A site the census saw no live block of pins nothing. */
+	return cs ? hf_census_sites_pinned(cs, stack_id, ret) : HF_UNKNOWN;
 }
 
 static int by_site_key(const void *a, const void *b)
@@ -363,9 +417,11 @@ static void frame_name(const struct hf_site_frame *f, char *name, size_t name_le
 		const char *file = strrchr(f->file, '/');
 
 		snprintf(where, where_len, "%s, %s:%u", base, file ? file + 1 : f->file, f->line);
-	}
-	else
+	} else {
 		snprintf(where, where_len, "%s", base ? base : "");
+	}
+	utf8_trim(name);
+	utf8_trim(where);
 }
 
 int hf_sites_build_sampled(pid_t pid, const struct hf_sampled_site *ss, size_t n,

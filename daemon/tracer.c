@@ -290,8 +290,11 @@ static void forget_sites(struct hf_tracer *t, pid_t pid)
 	size_t n = 0, nids = 0, nused = 0;
 	int *ids = NULL, *used = NULL;
 
-	if (hf_tracer_sites(t, pid, &all, &n) != 0)
+	if (hf_tracer_sites(t, pid, &all, &n) != 0) {
+		/* Its stacks may stay behind; its sites do not. */
+		delete_keys_of(t->skel->maps.sites, pid);
 		return;
+	}
 	ids = n ? malloc(n * sizeof(*ids)) : NULL;
 	for (size_t i = 0; ids && i < n; i++)
 		if (all[i].key.stack_id >= 0)

@@ -204,44 +204,74 @@ static void ptm_read(void *room, void *state, const struct hf_room_proc *p,
 }
 
 /*
- * MALLOC_SAMPLE_INTERVAL_ in the process's initial environment, parsed as
- * libptm parses it (decimal or 0x hex, an optional K, M or G); 0 when it is
- * not there, or not a number (then libptm samples nothing either).
+ * A size as libptm's options.c parses it: decimal or 0x hex, then an
+ * optional K, M or G, then an optional B; 0 for anything else (libptm then
+ * samples nothing either).
  */
+static uint64_t parse_size(const char *s)
+{
+	uint64_t v = 0, base = 10, mult = 1;
+	const char *p = s;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	for (s = p; *p; p++) {
+		uint64_t d;
+
+		if (*p >= '0' && *p <= '9')
+			d = (uint64_t)(*p - '0');
+		else if (base == 16 && *p >= 'a' && *p <= 'f')
+			d = (uint64_t)(*p - 'a' + 10);
+		else if (base == 16 && *p >= 'A' && *p <= 'F')
+			d = (uint64_t)(*p - 'A' + 10);
+		else
+			break;
+		if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
+			return 0;
+	}
+	if (p == s)
+		return 0;
+	if (*p == 'k' || *p == 'K')
+		mult = 1ull << 10;
+	else if (*p == 'm' || *p == 'M')
+		mult = 1ull << 20;
+	else if (*p == 'g' || *p == 'G')
+		mult = 1ull << 30;
+	if (mult > 1)
+		p++;
+	if (*p == 'b' || *p == 'B')
+		p++;
+	if (*p || __builtin_mul_overflow(v, mult, &v))
+		return 0;
+	return v;
+}
+
+/* MALLOC_SAMPLE_INTERVAL_ in the process's initial environment; 0 when it is not there. */
 static uint64_t sample_interval_of(pid_t pid)
 {
 	static const char name[] = "MALLOC_SAMPLE_INTERVAL_=";
 	char path[64], *buf = malloc(65536);
 	uint64_t v = 0;
-	ssize_t n = 0;
+	size_t n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
 	f = buf ? fopen(path, "re") : NULL;
 	if (f) {
-		n = (ssize_t)fread(buf, 1, 65535, f);
+		n = fread(buf, 1, 65535, f);
 		fclose(f);
 	}
-	for (ssize_t at = 0; buf && at < n; at += (ssize_t)strnlen(buf + at, (size_t)(n - at)) + 1) {
-		const char *s = buf + at;
-		char *end;
-
-		if ((size_t)(n - at) <= sizeof(name) - 1 || strncmp(s, name, sizeof(name) - 1) != 0)
-			continue;
-		s += sizeof(name) - 1;
-		errno = 0;
-		v = strtoull(s, &end, 0);
-		if (errno || end == s || *s == '-') {
-			v = 0;
+	if (!buf)
+		return 0;
+	/* Entries end with NUL; the last may have been cut at the buffer's end. */
+	buf[n] = '\0';
+	for (size_t at = 0; at < n; at += strlen(buf + at) + 1) {
+		if (strncmp(buf + at, name, sizeof(name) - 1) == 0) {
+			v = parse_size(buf + at + sizeof(name) - 1);
 			break;
 		}
-		if (*end && strchr("kKmMgG", *end)) {
-			v <<= *end == 'k' || *end == 'K' ? 10 : *end == 'm' || *end == 'M' ? 20 : 30;
-			end++;
-		}
-		if (*end)
-			v = 0;
-		break;
 	}
 	free(buf);
 	return v;
