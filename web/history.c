@@ -24,17 +24,13 @@ json_t *hf_json_history_point(const struct hf_history_point *p)
 		return NULL;
 	}
 	for (int f = 0; f < HF_HISTORY_FIELDS; f++) {
-		json_t *v = p->v[f] == HF_UNKNOWN ? json_null() : json_integer((json_int_t)p->v[f]);
-
-		if (json_object_set_new(o, hf_history_field_name(f), v)) {
+		if (json_object_set_new(o, hf_history_field_name(f), hf_json_u64(p->v[f]))) {
 			json_decref(o);
 			return NULL;
 		}
 	}
 	for (int k = 0; k < HF_HISTORY_RATIOS; k++) {
-		json_t *v = isfinite(p->ratio[k]) ? json_real(p->ratio[k]) : json_null();
-
-		if (json_object_set_new(o, hf_history_ratio_name(k), v)) {
+		if (json_object_set_new(o, hf_history_ratio_name(k), hf_json_real(p->ratio[k]))) {
 			json_decref(o);
 			return NULL;
 		}

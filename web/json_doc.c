@@ -23,6 +23,24 @@ static json_t *j_real(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+json_t *hf_json_u64(uint64_t v)
+{
+	return j_u64(v);
+}
+
+json_t *hf_json_real(double v)
+{
+	return j_real(v);
+}
+
+json_t *hf_json_hex(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
 static json_t *j_str_or_null(const char *s)
 {
 	return s[0] ? json_string(s) : json_null();

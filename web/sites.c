@@ -10,8 +10,6 @@
 #include "web.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,23 +64,10 @@ static int parse_query(struct hf_req *req, struct query *q)
 	return q->bad[0] ? -EINVAL : 0;
 }
 
-static json_t *j_u64_or_null(uint64_t v)
-{
-	return v == HF_UNKNOWN ? json_null() : json_integer((json_int_t)v);
-}
-
-static json_t *j_hex(uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return json_string(buf);
-}
-
 static json_t *j_frame(const struct hf_site_frame *f)
 {
-	return json_pack("{s:o,s:s,s:o,s:o,s:o,s:o}", "address", j_hex(f->address), "object",
-			 f->object ? f->object : "", "offset", j_hex(f->offset), "function",
+	return json_pack("{s:o,s:s,s:o,s:o,s:o,s:o}", "address", hf_json_hex(f->address), "object",
+			 f->object ? f->object : "", "offset", hf_json_hex(f->offset), "function",
 			 f->function ? json_string(f->function) : json_null(), "file",
 			 f->file ? json_string(f->file) : json_null(), "line",
 			 f->line ? json_integer(f->line) : json_null());
@@ -102,13 +87,12 @@ static json_t *j_site(const struct hf_site *s)
 		return NULL;
 	doc = json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)s->id,
 			"label", s->label ? json_string(s->label) : json_null(), "frames", frames,
-			"requested_bytes", j_u64_or_null(s->requested_bytes), "live_bytes",
-			j_u64_or_null(s->live_bytes), "live_allocations",
-			j_u64_or_null(s->live_allocations), "pinned_free_bytes",
-			j_u64_or_null(s->pinned_free_bytes), "allocations",
-			j_u64_or_null(s->allocations), "frees", j_u64_or_null(s->frees),
-			"oldest_age_seconds",
-			isnan(s->oldest_age_seconds) ? json_null() : json_real(s->oldest_age_seconds));
+			"requested_bytes", hf_json_u64(s->requested_bytes), "live_bytes",
+			hf_json_u64(s->live_bytes), "live_allocations",
+			hf_json_u64(s->live_allocations), "pinned_free_bytes",
+			hf_json_u64(s->pinned_free_bytes), "allocations",
+			hf_json_u64(s->allocations), "frees", hf_json_u64(s->frees),
+			"oldest_age_seconds", hf_json_real(s->oldest_age_seconds));
 	return doc;
 }
 
@@ -176,8 +160,8 @@ int hf_handle_process_sites(struct hf_req *req)
 			       list, "truncated", s->n > limit, "total_live_bytes",
 			       json_integer((json_int_t)s->total_live_bytes),
 			       "total_pinned_free_bytes",
-			       j_u64_or_null(s->total_pinned_free_bytes), "census_at",
-			       isnan(s->census_at) ? json_null() : json_real(s->census_at),
+			       hf_json_u64(s->total_pinned_free_bytes), "census_at",
+			       hf_json_real(s->census_at),
 			       "sampled", s->sampled, "sample_interval_bytes",
 			       s->sampled && s->sample_interval
 				       ? json_integer((json_int_t)s->sample_interval)

@@ -82,6 +82,10 @@ json_t *hf_json_heapmap(const struct hf_snapshot *s, const struct hf_census_deta
 struct hf_history_point;
 /* One history point: "at" and each field by its dotted name, null where unknown. */
 json_t *hf_json_history_point(const struct hf_history_point *p);
+/* The document's conventions for the other writers: unknown is null, addresses are hex. */
+json_t *hf_json_u64(uint64_t v);
+json_t *hf_json_real(double v);
+json_t *hf_json_hex(uint64_t v);
 /* One entry of GET /api/v1/processes: identity and the headline numbers. */
 json_t *hf_json_process_summary(const struct hf_snapshot *s);
 /* {"requests":[...],"live":[...]}, each null when the mode keeps none. */
