@@ -156,6 +156,8 @@ void hf_census_totals_add(struct hf_census_totals *sum, const struct hf_census_t
 	sum->free_resident_bytes += t->free_resident_bytes;
 	sum->releasable_top_bytes += t->releasable_top_bytes;
 	sum->pinned_in_use_bytes += t->pinned_in_use_bytes;
+	for (int i = 0; i < HF_CENSUS_SIZE_BUCKETS; i++)
+		add_count(&sum->free_sizes[i], &t->free_sizes[i]);
 }
 
 void hf_census_carry(const struct hf_census *last, struct hf_census *next)

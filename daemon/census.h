@@ -38,6 +38,23 @@ struct hf_census_count {
 	uint64_t chunks;
 };
 
+/*
+ * The free-chunk size histogram's log2 buckets, the size histograms' own
+ * (snapshot.h's HF_HIST_BUCKETS): bucket i < HF_CENSUS_SIZE_BUCKETS - 1 holds
+ * chunk sizes s with 16 << (i - 1) < s <= 16 << i, bucket 0 those <= 16, the
+ * last everything above 4 GiB.
+ */
+#define HF_CENSUS_SIZE_BUCKETS 30
+
+static inline int hf_census_size_bucket(uint64_t size)
+{
+	int i = 0;
+
+	while (i < HF_CENSUS_SIZE_BUCKETS - 1 && size > ((uint64_t)16 << i))
+		i++;
+	return i;
+}
+
 /* One arena's numbers, or their sum over the complete arenas of a process. */
 struct hf_census_totals {
 	uint64_t system_bytes; /* the arena's system_mem */
@@ -59,6 +76,8 @@ struct hf_census_totals {
 	/* For the doctor: releasable bytes in the main arena's top, live bytes on pinned pages. */
 	uint64_t releasable_top_bytes;
 	uint64_t pinned_in_use_bytes;
+	/* Bin, fastbin and thread-cache chunks (not top) by chunk size. */
+	struct hf_census_count free_sizes[HF_CENSUS_SIZE_BUCKETS];
 };
 
 /*

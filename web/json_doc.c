@@ -267,13 +267,38 @@ static json_t *j_count(const struct hf_census_count *c)
 	return json_pack("{s:o,s:o}", "bytes", j_u64(c->bytes), "chunks", j_u64(c->chunks));
 }
 
+_Static_assert(HF_CENSUS_SIZE_BUCKETS == HF_HIST_BUCKETS,
+	       "the free-chunk sizes share the size histograms' buckets");
+
+/* [{"le":16,"chunks":N,"bytes":N},...,{"le":null,...}], per bucket. */
+static json_t *j_census_sizes(const struct hf_census_count *sizes)
+{
+	json_t *arr = json_array();
+
+	if (!arr)
+		return NULL;
+	for (int i = 0; i < HF_CENSUS_SIZE_BUCKETS; i++) {
+		json_t *le = i < HF_CENSUS_SIZE_BUCKETS - 1
+				     ? json_integer((json_int_t)hf_hist_le(i))
+				     : json_null();
+
+		if (json_array_append_new(arr, json_pack("{s:o,s:o,s:o}", "le", le, "chunks",
+							 j_u64(sizes[i].chunks), "bytes",
+							 j_u64(sizes[i].bytes)))) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
 static json_t *j_census_free(const struct hf_census_totals *t)
 {
-	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o}}", "bytes", j_u64(t->free.bytes),
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:{s:o},s:o}", "bytes", j_u64(t->free.bytes),
 			 "chunks", j_u64(t->free.chunks), "largest_bytes",
 			 j_u64(t->free_largest_bytes), "bins", j_count(&t->bins), "fastbins",
 			 j_count(&t->fastbins), "tcache", j_count(&t->tcache), "top", "bytes",
-			 j_u64(t->top_bytes));
+			 j_u64(t->top_bytes), "sizes", j_census_sizes(t->free_sizes));
 }
 
 static json_t *j_census_pages(const struct hf_census_totals *t)

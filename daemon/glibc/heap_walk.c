@@ -991,8 +991,15 @@ static bool classify_arena(struct walk *w, struct arena *a)
 
 	for (size_t k = 0; k < a->nrec; k++) {
 		uint64_t cs = csize(a->recs[k].size);
+		enum cls c = (enum cls)a->rcls[k];
 
-		switch ((enum cls)a->rcls[k]) {
+		if (c == C_TCACHE || c == C_FAST || c == C_BIN) {
+			struct hf_census_count *b = &t->free_sizes[hf_census_size_bucket(cs)];
+
+			b->bytes += cs;
+			b->chunks++;
+		}
+		switch (c) {
 		case C_INUSE:
 			t->in_use.bytes += cs;
 			t->in_use.chunks++;

@@ -159,6 +159,7 @@ static void replay(const char *name, const unsigned char *data, size_t len)
 	CHECK_EQ_U64(w->free_resident_bytes, g->free_resident_bytes);
 	CHECK_EQ_U64(w->releasable_top_bytes, g->releasable_top_bytes);
 	CHECK_EQ_U64(w->pinned_in_use_bytes, g->pinned_in_use_bytes);
+	CHECK_MSG(hf_heap_image_sizes_add_up(w), "%s: the free-chunk sizes do not add up", name);
 	check_attribution(name, &img, &mem, w);
 done:
 	if (detail)

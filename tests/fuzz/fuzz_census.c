@@ -57,7 +57,7 @@ static bool consistent(int err, const struct hf_census *c, const struct hf_censu
 	    t->free.chunks != t->bins.chunks + t->fastbins.chunks + t->tcache.chunks ||
 	    t->releasable_bytes + t->pinned_bytes > t->resident_bytes ||
 	    t->pinned_free_bytes > t->pinned_bytes || t->pinned_in_use_bytes > t->pinned_bytes ||
-	    t->releasable_top_bytes > t->releasable_bytes)
+	    t->releasable_top_bytes > t->releasable_bytes || !hf_heap_image_sizes_add_up(t))
 		return false;
 	for (size_t i = 0; i < d->nr_regions; i++) {
 		for (uint32_t k = 0; k < d->regions[i].nr_cells; k++) {

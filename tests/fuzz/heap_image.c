@@ -56,7 +56,10 @@ static const size_t totals_fields[] = {
 
 _Static_assert(TOTALS_OFF + NR_TOTALS * 8 == HDR_SIZE, "the header's layout");
 _Static_assert(REASON_OFF + HF_CENSUS_REASON_LEN == TOTALS_OFF, "the reason's room");
-_Static_assert(sizeof(struct hf_census_totals) == NR_TOTALS * 8, "every total is in the image");
+/* The free-chunk size histogram is left out: hf_heap_image_sizes_add_up() checks it instead. */
+_Static_assert(sizeof(struct hf_census_totals) ==
+		       NR_TOTALS * 8 + sizeof(((struct hf_census_totals *)0)->free_sizes),
+	       "every total but the size histogram is in the image");
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -388,4 +391,24 @@ int hf_heap_image_write(FILE *f, const struct hf_walk_params *p, const struct hf
 	}
 	free(buf);
 	return err;
+}
+
+bool hf_heap_image_sizes_add_up(const struct hf_census_totals *t)
+{
+	uint64_t bytes = 0, chunks = 0;
+
+	for (int i = 0; i < HF_CENSUS_SIZE_BUCKETS; i++) {
+		const struct hf_census_count *b = &t->free_sizes[i];
+		uint64_t lo = i ? ((uint64_t)16 << (i - 1)) + 1 : 0;
+		uint64_t hi = i < HF_CENSUS_SIZE_BUCKETS - 1 ? (uint64_t)16 << i : UINT64_MAX;
+
+		/* Each chunk's size is in [lo, hi]: so are the bucket's bytes over its chunks. */
+		if (b->bytes / (b->chunks ? b->chunks : 1) < (b->chunks ? lo : 0) ||
+		    (b->chunks && b->bytes / b->chunks > hi) || (!b->chunks && b->bytes))
+			return false;
+		bytes += b->bytes;
+		chunks += b->chunks;
+	}
+	return bytes == t->bins.bytes + t->fastbins.bytes + t->tcache.bytes &&
+	       chunks == t->bins.chunks + t->fastbins.chunks + t->tcache.chunks;
 }

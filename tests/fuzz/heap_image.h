@@ -92,6 +92,13 @@ int hf_heap_image_parse(const void *data, size_t len, struct hf_heap_image *img)
 void hf_heap_image_free(struct hf_heap_image *img);
 
 /*
+ * Whether the free-chunk size histogram (not stored in images) adds up to
+ * the bin, fastbin and thread-cache chunks, and each bucket holds only
+ * sizes that fit it.
+ */
+bool hf_heap_image_sizes_add_up(const struct hf_census_totals *t);
+
+/*
  * Blocks for the walk's pinning attribution (census.h), made up from the
  * image: a block at user address a + 16 for every 16-aligned a in its pages
  * (one in every `every` of them), its site (a / 16) % nr_sites.  With every
