@@ -309,6 +309,16 @@ static json_t *j_census_pages(const struct hf_census_totals *t)
 			 j_u64(t->releasable_bytes));
 }
 
+/* The list's census: its state, when, and its pages where it is complete. */
+static json_t *j_census_summary(const struct hf_census *c)
+{
+	if (c->state == HF_CENSUS_NONE)
+		return json_null();
+	return json_pack("{s:s,s:o,s:o}", "state", hf_census_state_name(c->state), "at",
+			 j_real(c->at), "pages",
+			 c->state == HF_CENSUS_COMPLETE ? j_census_pages(&c->total) : json_null());
+}
+
 static void hex(char *buf, size_t len, uint64_t v)
 {
 	snprintf(buf, len, "0x%" PRIx64, v);
@@ -462,7 +472,8 @@ json_t *hf_json_process_summary(const struct hf_snapshot *s)
 	    json_object_set_new(doc, "fragmentation",
 				json_pack("{s:o,s:o,s:o}", "ratio", j_real(f->ratio),
 					  "internal_ratio", j_real(f->internal_ratio),
-					  "external_ratio", j_real(f->external_ratio)))) {
+					  "external_ratio", j_real(f->external_ratio))) ||
+	    json_object_set_new(doc, "census", j_census_summary(&s->census))) {
 		json_decref(doc);
 		return NULL;
 	}

@@ -89,6 +89,27 @@ int hf_reply_static(struct MHD_Connection *conn, unsigned int status, const char
 		content_type);
 }
 
+int hf_reply_asset(struct MHD_Connection *conn, const char *content_type, const char *data,
+		   size_t len)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+
+	if (!resp)
+		return MHD_NO;
+	/*
+	 * The pages run only their own scripts and talk only to this daemon: a
+	 * name a target gave itself (a comm, a path, a function) that reached
+	 * the page as markup could load or send nothing.
+	 */
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; style-src 'self'; "
+				"img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+				"form-action 'none'; frame-ancestors 'none'");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	return queue(conn, MHD_HTTP_OK, resp, content_type);
+}
+
 int hf_reply_empty(struct MHD_Connection *conn, unsigned int status)
 {
 	return queue(conn, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),

@@ -14,7 +14,13 @@
 #include <string.h>
 
 static const struct hf_route routes[] = {
-	{.method = HF_GET, .pattern = "/", .handler = hf_handle_index},
+	{.method = HF_GET, .pattern = "/", .handler = hf_handle_dashboard_list},
+	{.method = HF_GET, .pattern = "/processes/{pid}", .handler = hf_handle_dashboard_process},
+	{.method = HF_GET, .pattern = "/assets/dashboard.css", .handler = hf_handle_asset_css},
+	{.method = HF_GET, .pattern = "/assets/common.js", .handler = hf_handle_asset_common_js},
+	{.method = HF_GET, .pattern = "/assets/list.js", .handler = hf_handle_asset_list_js},
+	{.method = HF_GET, .pattern = "/assets/process.js", .handler = hf_handle_asset_process_js},
+	{.method = HF_GET, .pattern = "/assets/chart.js", .handler = hf_handle_asset_chart_js},
 	{.method = HF_GET, .pattern = "/healthz", .handler = hf_handle_health},
 	{.method = HF_GET, .pattern = "/metrics", .handler = hf_handle_metrics},
 	{.method = HF_GET, .pattern = "/api/v1/processes", .handler = hf_handle_process_list},

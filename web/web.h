@@ -155,7 +155,13 @@ void hf_methods_str(unsigned int methods, char *out, size_t len);
 
 /* Handlers, one file per resource. */
 int hf_handle_health(struct hf_req *req);
-int hf_handle_index(struct hf_req *req);
+int hf_handle_dashboard_list(struct hf_req *req);
+int hf_handle_dashboard_process(struct hf_req *req);
+int hf_handle_asset_css(struct hf_req *req);
+int hf_handle_asset_common_js(struct hf_req *req);
+int hf_handle_asset_list_js(struct hf_req *req);
+int hf_handle_asset_process_js(struct hf_req *req);
+int hf_handle_asset_chart_js(struct hf_req *req);
 int hf_handle_metrics(struct hf_req *req);
 int hf_handle_process_list(struct hf_req *req);
 int hf_handle_process_get(struct hf_req *req);
@@ -221,6 +227,9 @@ int hf_reply_text(struct MHD_Connection *conn, unsigned int status, const char *
 int hf_reply_static(struct MHD_Connection *conn, unsigned int status, const char *content_type,
 		    const char *body);
 int hf_reply_empty(struct MHD_Connection *conn, unsigned int status);
+/* 200 with a dashboard page or asset built into the binary (dashboard.c). */
+int hf_reply_asset(struct MHD_Connection *conn, const char *content_type, const char *data,
+		   size_t len);
 /* Maps a negative errno from the service to a reply. */
 int hf_reply_errno(struct MHD_Connection *conn, int err, pid_t pid);
 /* The status and code of an error (for tests and logs). */

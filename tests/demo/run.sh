@@ -41,6 +41,9 @@ for _ in $(seq 1 50); do
 	sleep 0.2
 done
 
+echo "heapfrag dashboard: $url/   (open it in a browser; it updates live)"
+echo
+
 # The same incident on libptm, attached over the REST API, for comparison.
 LD_PRELOAD="$build/lib/libptm.so" "$build/tests/workloads/incident_demo" --hold 6 --pause 3 \
 	>>"$log" 2>&1 &
@@ -56,7 +59,8 @@ survivors for a few seconds, frees the rest and starts again — once on glibc
 (started by heapfragd) and once on libptm (pid $ptm_demo, attached by POST).
 
 Open:
-  $url/                              the index
+  $url/                              the dashboard: every process, live
+  $url/processes/PID                 one process: its heap map and charts
   $url/api/v1/processes              every traced process
   $url/api/v1/processes/PID          one process's whole account
   $url/api/v1/processes/PID/doctor   findings and remedies

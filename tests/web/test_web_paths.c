@@ -87,7 +87,7 @@ static void test_routes_match_exactly(void)
 	CHECK(hf_route_match("DELETE", "/api/v1/processes/9", &r, &pid, &allow) == HF_MATCH_OK);
 	CHECK(r->handler == hf_handle_process_detach && r->mutating && pid == 9);
 	CHECK(hf_route_match("GET", "/", &r, &pid, &allow) == HF_MATCH_OK);
-	CHECK(r->handler == hf_handle_index);
+	CHECK(r->handler == hf_handle_dashboard_list);
 
 	CHECK(hf_route_match("GET", "/nope", &r, &pid, &allow) == HF_MATCH_NO_ROUTE);
 	CHECK(hf_route_match("GET", "/metrics/", &r, &pid, &allow) == HF_MATCH_NO_ROUTE);
