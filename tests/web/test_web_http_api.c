@@ -71,6 +71,39 @@ static void test_health_index_and_unknown_routes(void)
 	CHECK(strstr(r.body, "/api/v1/processes/{pid}/latency") != NULL);
 	http_free(&r);
 
+	/* The dashboard: pages and assets from the binary, with their policy. */
+	static const struct {
+		const char *path, *type;
+		size_t min_len;
+	} pages[] = {
+		{"/processes/4194304", "text/html", 1000}, /* any pid: the page says if it is traced */
+		{"/assets/dashboard.css", "text/css", 1000},
+		{"/assets/common.js", "text/javascript", 1000},
+		{"/assets/list.js", "text/javascript", 1000},
+		{"/assets/process.js", "text/javascript", 1000},
+		{"/assets/chart.js", "text/javascript", 100000}, /* Debian's Chart.js */
+	};
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		url_of(url, sizeof(url), pages[i].path);
+		r = http_get(url);
+		CHECK_MSG(r.status == 200 && r.len >= pages[i].min_len, "%s: %ld, %zu bytes",
+			  pages[i].path, r.status, r.len);
+		CHECK(strncmp(http_header(&r, "Content-Type") ?: "", pages[i].type,
+			      strlen(pages[i].type)) == 0);
+		CHECK(strstr(http_header(&r, "Content-Security-Policy") ?: "",
+			     "script-src 'self'") != NULL);
+		http_free(&r);
+	}
+	url_of(url, sizeof(url), "/assets/chart.js");
+	r = http_get(url);
+	CHECK(r.body && strstr(r.body, "Chart.js v3") != NULL);
+	http_free(&r);
+	expect_error("GET", "/processes/0", NULL, 400, "invalid_pid", NULL);
+	expect_error("GET", "/processes/1/heapmap", NULL, 404, "not_found", NULL);
+	expect_error("GET", "/assets/nope.js", NULL, 404, "not_found", NULL);
+	expect_error("GET", "/assets/../README.md", NULL, 400, "bad_path", NULL);
+	expect_error("GET", "/assets/", NULL, 404, "not_found", NULL);
+
 	expect_error("GET", "/nope", NULL, 404, "not_found", NULL);
 	expect_error("GET", "/metrics/", NULL, 404, "not_found", NULL);
 	expect_error("GET", "/api/v1/processes/1/nope", NULL, 404, "not_found", NULL);
@@ -307,6 +340,44 @@ static void check_history_route(pid_t w, bool exact)
 	}
 	json_decref(j);
 	http_free(&r);
+}
+
+/* A process that exits keeps its history for as long as it stays listed. */
+static void test_history_outlives_its_process(void)
+{
+	char workload[1024], body[64], rel[64], url[512];
+	char *wargv[] = {workload, "steady", NULL};
+	bool exited = false;
+	struct http_reply r;
+	json_t *j;
+	pid_t w;
+
+	harness_build_path(workload, sizeof(workload), "tests/web_workload");
+	w = harness_spawn(wargv, NULL, NULL);
+	CHECK(w > 0);
+	if (w <= 0)
+		return;
+	snprintf(body, sizeof(body), "{\"pid\":%d,\"mode\":\"exact\"}", (int)w);
+	url_of(url, sizeof(url), "/api/v1/processes");
+	r = http_do("POST", url, body, strlen(body), NULL);
+	CHECK_MSG(r.status == 201, "attach: %ld %s", r.status, r.body);
+	http_free(&r);
+	sleep(2);
+	kill(w, SIGKILL);
+	waitpid(w, NULL, 0);
+	snprintf(rel, sizeof(rel), "/api/v1/processes/%d", (int)w);
+	for (int i = 0; i < 50 && !exited; i++) {
+		long status = 0;
+
+		j = get_json(rel, &status);
+		exited = status == 200 &&
+			 strcmp(json_string_value(json_object_get(j, "state")) ?: "", "exited") == 0;
+		json_decref(j);
+		if (!exited)
+			usleep(200 * 1000);
+	}
+	CHECK_MSG(exited, "process %d not listed as exited", (int)w);
+	check_history_route(w, true);
 }
 
 /* /sites and /profile of a process traced in exact mode: shapes, and strict queries. */
@@ -819,6 +890,7 @@ int main(void)
 		test_attach_query_and_detach_a_workload(w);
 		test_passive_mode_reports_unknown_as_null_and_absent(w);
 		test_latency_counts_equal_the_counters();
+		test_history_outlives_its_process();
 		CHECK(waitpid(d, NULL, WNOHANG) == 0);
 		harness_stop(d);
 		test_token_guards_mutating_routes(dir, w);
