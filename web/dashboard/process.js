@@ -515,7 +515,18 @@
 			document.getElementById('flame-note').textContent = '';
 			return;
 		}
-		const s = await HF.api(SITES);
+		let s;
+		try {
+			s = await HF.api(SITES);
+		} catch (e) {
+			// 409: this process has no sites (--no-sites, or none kept yet): say why, in place.
+			if (e.status !== 409 && e.status !== 404)
+				throw e;
+			note.textContent = e.message;
+			table.hidden = true;
+			document.getElementById('flame').replaceChildren();
+			return;
+		}
 		table.hidden = false;
 		table.dataset.source = SITES;
 		note.textContent = 'The sites whose live blocks hold the most free bytes on their pages, then the ' +
