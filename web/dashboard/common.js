@@ -22,13 +22,27 @@ const HF = (() => {
 		}
 	}
 
-	// Shows the page's token form once; every request that met a 401 waits on it.
+	// The form that asks for the token, made the first time it is needed.
+	function tokenForm() {
+		let form = document.getElementById('token-form');
+		if (!form) {
+			const input = el('input', {id: 'token-input', type: 'password', autocomplete: 'off',
+						   required: ''});
+			form = el('form', {id: 'token-form', class: 'token'},
+				  el('label', {for: 'token-input'}, 'This daemon asks for a bearer token (its ',
+				     el('code', {text: '--token-file'}), '):'),
+				  input, el('button', {type: 'submit', text: 'Use token'}));
+			document.querySelector('header.top').after(form);
+		}
+		return {form, input: document.getElementById('token-input')};
+	}
+
+	// Shows the token form once; every request that met a 401 waits on it.
 	function askToken() {
 		if (asking)
 			return asking;
 		asking = new Promise((resolve) => {
-			const form = document.getElementById('token-form');
-			const input = document.getElementById('token-input');
+			const {form, input} = tokenForm();
 			form.hidden = false;
 			input.focus();
 			form.addEventListener('submit', (ev) => {
