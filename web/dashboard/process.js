@@ -507,9 +507,10 @@
 	async function refreshSites(doc) {
 		const note = document.getElementById('sites-note');
 		const table = document.getElementById('sites');
-		if (doc.mode !== 'exact') {
-			note.textContent = 'Allocation sites are counted in exact mode (and, sampled, for libptm with ' +
-				'MALLOC_SAMPLE_INTERVAL_: see ' + base + '/sites).';
+		// Passive mode knows sites only from libptm's own sampling.
+		if (doc.mode !== 'exact' && HF.get(doc, 'allocator.name') !== 'libptm') {
+			note.textContent = 'Allocation sites are counted in exact mode, and estimated in passive ' +
+				'mode for libptm processes that sample (MALLOC_SAMPLE_INTERVAL_).';
 			table.hidden = true;
 			document.getElementById('flame').replaceChildren();
 			document.getElementById('flame-note').textContent = '';
@@ -529,8 +530,11 @@
 		}
 		table.hidden = false;
 		table.dataset.source = SITES;
-		note.textContent = 'The sites whose live blocks hold the most free bytes on their pages, then the ' +
-			'most live bytes; frame 0 called the allocator.';
+		note.textContent = (s.sampled
+			? 'Estimated from libptm\'s samples (one per ' + HF.bytes(s.sample_interval_bytes) +
+			  ' allocated, on average): the sites with the most live bytes'
+			: 'The sites whose live blocks hold the most free bytes on their pages, then the most live bytes') +
+			'; frame 0 called the allocator.';
 		table.querySelector('tbody').replaceChildren(...s.sites.map((site, i) => {
 			const f = 'sites.' + i + '.';
 			const top = site.frames[0];
