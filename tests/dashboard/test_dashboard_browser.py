@@ -21,9 +21,11 @@ protocol, cdp.py):
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 
 BUILD = os.environ.get("HF_BUILD_DIR", "build")
+# A process name that is markup: shown as text, it loads nothing.
+HOSTILE_NAME = "<img src=x>"
+NO_MARKUP_JS = "document.querySelectorAll('img, main script').length === 0"
 ARTIFACTS = os.path.join(BUILD, "tests", "artifacts")
 failures = []
 
@@ -220,11 +225,15 @@ def main():
     port = free_port()
     base = "http://127.0.0.1:%d" % port
     workload = os.path.join(BUILD, "tests", "workloads", "incident_demo")
+    # The glibc copy names itself in markup: the pages must show it as text.
+    hostile_dir = tempfile.mkdtemp(prefix="hf-dashboard-")
+    hostile = os.path.join(hostile_dir, HOSTILE_NAME)
+    shutil.copy(workload, hostile)
     log = open(os.path.join(ARTIFACTS, "dashboard_heapfragd.log"), "w")
     # A census every 15 s: the first comes before the incident's frees, the
     # next after them; then the heap holds still for the comparisons.
     daemon = subprocess.Popen([os.path.join(BUILD, "bin", "heapfragd"), "-l", "127.0.0.1:%d" % port,
-                               "--census-interval", "15", "--", workload, "--hold", "3600"],
+                               "--census-interval", "15", "--", hostile, "--hold", "3600"],
                               stdout=log, stderr=subprocess.STDOUT)
     ptm = None
     browser = None
@@ -287,6 +296,10 @@ def main():
               (sum(len(f) for _, f in rows), "" if not bad else ": " + "; ".join(bad[:5])))
         check(sorted(p for p, _ in rows) == sorted([glibc_pid, ptm.pid]), "the list shows both processes")
         check(all(len(f) == 9 for _, f in rows), "each row shows its nine fields")
+        shown = browser.eval("document.querySelector('tr[data-pid=\"%d\"] [data-field=\"comm\"]').textContent"
+                             % glibc_pid)
+        check(shown == HOSTILE_NAME and browser.eval(NO_MARKUP_JS),
+              "a process named %r is shown as text (%r), not markup" % (HOSTILE_NAME, shown))
         # Sorting, from the keyboard: the PID heading's button, focused, then Enter.
         browser.eval("document.querySelector('th[data-sort=\"pid\"] button').focus()")
         browser.key("Enter")
@@ -316,6 +329,7 @@ def main():
             check(not bad and n > 40, "%s: the page's %d numbers equal the API's%s" %
                   (label, n, "" if not bad else ": " + "; ".join(bad[:6])))
             check_heapmap(browser, base, pid, label)
+            check(browser.eval(NO_MARKUP_JS), "%s: no markup from the target's names" % label)
             # The map from the keyboard: focus it, two steps right, one down.
             browser.eval("document.querySelector('#heapmap canvas.map').focus()")
             for key in ("ArrowRight", "ArrowRight", "ArrowDown"):
@@ -347,6 +361,7 @@ def main():
         if ptm:
             ptm.kill()
             ptm.wait()
+        shutil.rmtree(hostile_dir, ignore_errors=True)
         daemon.terminate()
         try:
             daemon.wait(timeout=20)
