@@ -93,6 +93,12 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	http_cfg.tls_cert_file = opts.tls_cert_file;
+	http_cfg.tls_key_file = opts.tls_key_file;
+	if (hf_http_check_tls(&http_cfg)) {
+		status = HF_EXIT_USAGE;
+		goto cleanup;
+	}
 	err = install_signals();
 	if (err) {
 		hf_log(HF_LOG_ERROR, "failed to install signal handlers: %s", strerror(-err));
@@ -166,7 +172,7 @@ int main(int argc, char **argv)
 		status = 1;
 		goto cleanup;
 	}
-	hf_log(HF_LOG_INFO, "serving http://%s/", opts.listen);
+	hf_log(HF_LOG_INFO, "serving %s://%s/", opts.tls_cert_file ? "https" : "http", opts.listen);
 
 	err = hf_registry_run(reg, &stop, &status);
 	if (err)

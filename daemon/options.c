@@ -38,6 +38,8 @@ enum {
 	OPT_MAX_STACKS,
 	OPT_SITE_METRICS,
 	OPT_HISTORY,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
 };
 
 static const char doc[] =
@@ -95,7 +97,12 @@ static const struct argp_option options[] = {
 	 "0: none)",
 	 1},
 	{"token-file", OPT_TOKEN_FILE, "PATH", 0,
-	 "Require this file's bearer token on mutating HTTP routes", 2},
+	 "Require this file's bearer token to attach or detach and, when listening beyond "
+	 "loopback, to read /metrics and /api/",
+	 2},
+	{"tls-cert", OPT_TLS_CERT, "PATH", 0,
+	 "Serve HTTPS only, with this PEM certificate (chain); needs --tls-key", 2},
+	{"tls-key", OPT_TLS_KEY, "PATH", 0, "The PEM private key of --tls-cert", 2},
 	{"verbose", 'v', NULL, 0, "Log debug messages", 2},
 	{0},
 };
@@ -270,6 +277,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TOKEN_FILE:
 		o->token_file = arg;
 		break;
+	case OPT_TLS_CERT:
+		if (!*arg)
+			argp_error(state, "--tls-cert needs the path of a PEM certificate");
+		o->tls_cert_file = arg;
+		break;
+	case OPT_TLS_KEY:
+		if (!*arg)
+			argp_error(state, "--tls-key needs the path of a PEM private key");
+		o->tls_key_file = arg;
+		break;
 	case 'v':
 		o->verbose = true;
 		break;
@@ -281,6 +298,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case ARGP_KEY_END:
 		if (o->exit_with_command && !o->command)
 			argp_error(state, "--exit-with-command needs a command after --");
+		if (!o->tls_cert_file != !o->tls_key_file)
+			argp_error(state, "--tls-cert and --tls-key go together: give both or neither");
 		if (isnan(o->census_interval))
 			o->census_interval = o->interval;
 		break;

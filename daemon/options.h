@@ -6,7 +6,8 @@
  *           [-i SECONDS] [--retention SECONDS] [--no-follow-forks]
  *           [--exit-with-command] [--max-live N] [--max-procs N] [--max-mmaps N]
  *           [--census-interval SECONDS] [--census-budget PERCENT] [--census-stop]
- *           [--no-census] [--token-file PATH] [-v] [-- COMMAND ARGS...]
+ *           [--no-census] [--token-file PATH] [--tls-cert PATH --tls-key PATH]
+ *           [-v] [-- COMMAND ARGS...]
  */
 #ifndef HF_OPTIONS_H
 #define HF_OPTIONS_H
@@ -38,6 +39,8 @@ struct hf_options {
 	uint32_t max_procs;
 	uint32_t max_mmaps;
 	const char *token_file;
+	const char *tls_cert_file; /* with tls_key_file: HTTPS only */
+	const char *tls_key_file;
 	bool verbose;
 	/* The heap census (census_worker.h). */
 	bool census;

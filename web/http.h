@@ -13,13 +13,21 @@
 
 struct hf_http_config {
 	const char *listen;           /* "ADDR:PORT", IPv4 or [IPv6] */
-	const char *token;            /* bearer token for mutating routes, or NULL */
+	const char *token;            /* bearer token (auth.c says where it is needed), or NULL */
+	const char *tls_cert_file;    /* PEM certificate chain: serve HTTPS only, or NULL */
+	const char *tls_key_file;     /* its PEM private key (with tls_cert_file) */
 	unsigned int max_connections; /* 0: 128 */
 	unsigned int timeout_seconds; /* idle timeout; 0: 10 */
 };
 
 struct hf_http;
 
+/*
+ * Reads and checks cfg's TLS certificate and key, if any, as
+ * hf_http_start() will: 0, or a negative errno with the reason logged.
+ * Lets heapfragd refuse a bad file before it attaches to anything.
+ */
+int hf_http_check_tls(const struct hf_http_config *cfg);
 /* Starts serving; 0 or a negative errno (with the reason logged). */
 int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc,
 		  struct hf_http **out);

@@ -4,7 +4,13 @@
  *
  * A request is judged as soon as its headers are in: a bad path, an unknown
  * route, a wrong method, a missing token or a declared body over 64 KiB is
- * answered before any body is read.  Bodies are then gathered up to 64 KiB
+ * answered before any body is read.  Which requests need the token is
+ * auth.c's policy; this file only applies it.
+ *
+ * With a certificate and key the port speaks HTTPS only (libmicrohttpd on
+ * GnuTLS): a plain-HTTP client gets no answer.  The pair is read and checked
+ * with GnuTLS before the server starts, so that a bad file is one sentence
+ * at start-up rather than a failed handshake per client.  Bodies are then gathered up to 64 KiB
  * (the rest is discarded and answered with 413) and the route's handler runs
  * once the request is complete.
  *
@@ -27,7 +33,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "log.h"
@@ -37,12 +45,18 @@
 #define THREADS                 2
 /* Room for the request line, headers and read buffer of one connection. */
 #define CONNECTION_MEMORY (64 * 1024)
+/* A certificate chain or key larger than this is not a PEM file we want. */
+#define MAX_PEM_BYTES (1024 * 1024)
 
 struct hf_http {
 	struct MHD_Daemon *daemon;
 	struct hf_service svc;
 	char *token;
 	size_t token_len;
+	bool listen_loopback; /* bound to a loopback address alone */
+	char *tls_cert;       /* PEM text, NULL without TLS */
+	char *tls_key;
+	size_t tls_key_len;
 	unsigned int port;
 };
 
@@ -56,28 +70,12 @@ struct request {
 	size_t len;
 };
 
-/* Loopback: 127.0.0.0/8, ::1 and IPv4-mapped 127.0.0.0/8. */
 static bool client_is_loopback(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = info ? info->client_addr : NULL;
 
-	if (!sa)
-		return false;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_LOOPBACK(a))
-			return true;
-		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-	}
-	return false;
+	return hf_web_addr_is_loopback(info ? info->client_addr : NULL);
 }
 
 /* Compares in time independent of where the strings differ. */
@@ -91,20 +89,25 @@ static bool token_equal(const char *given, size_t given_len, const char *token, 
 }
 
 /*
- * Mutating routes: with a token, "Authorization: Bearer <token>" is needed
- * (the scheme name is case-insensitive, as RFC 9110 says);
- * without one, only loopback clients may change what is traced.
+ * Applies the route's policy (auth.c).  A token is "Authorization: Bearer
+ * <token>"; the scheme name is case-insensitive, as RFC 9110 says.
  */
-static int check_auth(struct hf_http *h, struct MHD_Connection *conn)
+static int check_access(struct hf_http *h, struct MHD_Connection *conn, const char *method,
+			const char *url)
 {
 	const char *auth;
 
-	if (!h->token) {
+	switch (hf_web_access(method, url, h->token != NULL, h->listen_loopback)) {
+	case HF_ACCESS_OPEN:
+		return 0;
+	case HF_ACCESS_LOOPBACK:
 		if (client_is_loopback(conn))
 			return 0;
 		hf_reply_error(conn, HF_E_FORBIDDEN,
 			       "Without --token-file only loopback clients may attach or detach.");
 		return -EPERM;
+	case HF_ACCESS_TOKEN:
+		break;
 	}
 	auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0 &&
@@ -151,7 +154,7 @@ static enum MHD_Result on_headers(struct hf_http *h, struct MHD_Connection *conn
 						       "There is no such route; see GET /.");
 	if (m == HF_MATCH_BAD_METHOD)
 		return (enum MHD_Result)hf_reply_method_not_allowed(conn, allow);
-	if (r->route->mutating && (ret = check_auth(h, conn)))
+	if ((ret = check_access(h, conn, method, url)))
 		return MHD_YES;
 	if (m == HF_MATCH_BAD_PID)
 		return (enum MHD_Result)hf_reply_error(
@@ -316,6 +319,119 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v
 	return 0;
 }
 
+/* Reads a whole PEM file of at most MAX_PEM_BYTES; 0 or a negative errno, logged. */
+static int read_pem(const char *path, const char *what, char **out, size_t *len)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t got = 0;
+	FILE *f;
+	int err = 0;
+
+	*out = NULL;
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		hf_log(HF_LOG_ERROR, "http: cannot read the TLS %s %s: %s", what, path,
+		       strerror(-err));
+		return err;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    st.st_size > MAX_PEM_BYTES) {
+		hf_log(HF_LOG_ERROR, "http: the TLS %s %s is not a regular file of 1 byte to 1 MiB",
+		       what, path);
+		err = -EINVAL;
+		goto cleanup;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	got = fread(text, 1, (size_t)st.st_size, f);
+	if (got != (size_t)st.st_size) {
+		hf_log(HF_LOG_ERROR, "http: cannot read the TLS %s %s: it changed while read",
+		       what, path);
+		err = -EIO;
+		goto cleanup;
+	}
+	text[got] = '\0';
+	*out = text;
+	*len = got;
+	text = NULL;
+
+cleanup:
+	if (text) {
+		explicit_bzero(text, (size_t)st.st_size + 1);
+		free(text);
+	}
+	fclose(f);
+	return err;
+}
+
+/*
+ * Loads the certificate and key into GnuTLS as libmicrohttpd will, so that
+ * a file that is not PEM, or a key that is not the certificate's, is named
+ * before the server starts.
+ */
+static int check_tls_pair(const struct hf_http *h, const struct hf_http_config *cfg)
+{
+	gnutls_certificate_credentials_t creds;
+	gnutls_datum_t cert = {(unsigned char *)h->tls_cert, (unsigned int)strlen(h->tls_cert)};
+	gnutls_datum_t key = {(unsigned char *)h->tls_key, (unsigned int)h->tls_key_len};
+	int ret;
+
+	if (gnutls_certificate_allocate_credentials(&creds) != GNUTLS_E_SUCCESS)
+		return -ENOMEM;
+	ret = gnutls_certificate_set_x509_key_mem(creds, &cert, &key, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(creds);
+	if (ret == GNUTLS_E_SUCCESS)
+		return 0;
+	if (ret == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+		hf_log(HF_LOG_ERROR, "http: the TLS key %s is not the key of the certificate %s",
+		       cfg->tls_key_file, cfg->tls_cert_file);
+	else
+		hf_log(HF_LOG_ERROR,
+		       "http: the TLS certificate %s and key %s are not a PEM certificate and its "
+		       "key: %s",
+		       cfg->tls_cert_file, cfg->tls_key_file, gnutls_strerror(ret));
+	return -EINVAL;
+}
+
+/* Reads and checks the certificate and key of cfg into h. */
+static int load_tls(struct hf_http *h, const struct hf_http_config *cfg)
+{
+	size_t cert_len = 0;
+	int err;
+
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		hf_log(HF_LOG_ERROR, "http: this libmicrohttpd was built without HTTPS support");
+		return -ENOTSUP;
+	}
+	err = read_pem(cfg->tls_cert_file, "certificate", &h->tls_cert, &cert_len);
+	if (!err)
+		err = read_pem(cfg->tls_key_file, "key", &h->tls_key, &h->tls_key_len);
+	if (!err)
+		err = check_tls_pair(h, cfg);
+	return err;
+}
+
+int hf_http_check_tls(const struct hf_http_config *cfg)
+{
+	struct hf_http h = {0};
+	int err;
+
+	if (!cfg->tls_cert_file)
+		return 0;
+	err = load_tls(&h, cfg);
+	if (h.tls_key) {
+		explicit_bzero(h.tls_key, h.tls_key_len);
+		free(h.tls_key);
+	}
+	free(h.tls_cert);
+	return err;
+}
+
 int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc,
 		  struct hf_http **out)
 {
@@ -355,7 +471,23 @@ int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc
 		}
 		h->token_len = strlen(h->token);
 	}
-	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+	h->listen_loopback = hf_web_addr_is_loopback((const struct sockaddr *)&ss);
+	if (cfg->tls_cert_file) {
+		err = load_tls(h, cfg);
+		if (err)
+			goto cleanup;
+	}
+	if (!h->listen_loopback && !h->token)
+		hf_log(HF_LOG_WARN,
+		       "http: %s is reachable beyond this host and no --token-file was given: "
+		       "every client that reaches it can read what heapfragd serves",
+		       listen);
+	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+		(h->tls_cert ? MHD_USE_TLS : 0);
+	/*
+	 * The certificate and key go last, and only with TLS: MHD_OPTION_END in
+	 * their place ends the list without them.
+	 */
 	h->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)THREADS, MHD_OPTION_CONNECTION_LIMIT,
@@ -363,7 +495,8 @@ int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc
 		timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
 		no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, NULL, MHD_OPTION_END);
+		mhd_log, NULL, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+		h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
 	if (!h->daemon) {
 		err = errno ? -errno : -EIO;
 		hf_log(HF_LOG_ERROR, "http: failed to listen on %s: %s", listen, strerror(-err));
@@ -372,9 +505,12 @@ int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc
 	info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = info ? info->port : 0;
 	hf_log(HF_LOG_INFO,
-	       "http: serving on %s (port %u, %u connections, %u per client, %u s "
+	       "http: serving %s on %s (port %u, %u connections, %u per client, %u s "
 	       "idle timeout%s)",
-	       listen, h->port, max_conn, per_ip, timeout, h->token ? ", bearer token" : "");
+	       h->tls_cert ? "HTTPS" : "HTTP", listen, h->port, max_conn, per_ip, timeout,
+	       !h->token            ? ""
+	       : h->listen_loopback ? ", bearer token for changes"
+				    : ", bearer token for data and changes");
 	*out = h;
 	return 0;
 
@@ -399,5 +535,10 @@ void hf_http_stop(struct hf_http *http)
 		explicit_bzero(http->token, http->token_len);
 		free(http->token);
 	}
+	if (http->tls_key) {
+		explicit_bzero(http->tls_key, http->tls_key_len);
+		free(http->tls_key);
+	}
+	free(http->tls_cert);
 	free(http);
 }

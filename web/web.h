@@ -115,6 +115,27 @@ int hf_web_parse_pid(const char *s, size_t len, pid_t *out);
 /* True when a path may be routed at all: no "..", no "%", no "//", printable. */
 bool hf_web_path_ok(const char *path);
 
+/* ---- who may ask what (auth.c) ---- */
+
+enum hf_access {
+	HF_ACCESS_OPEN,     /* anyone who reaches the port */
+	HF_ACCESS_TOKEN,    /* "Authorization: Bearer <token>" */
+	HF_ACCESS_LOOPBACK, /* loopback clients only (no token is configured) */
+};
+
+struct sockaddr;
+
+/*
+ * What a request needs, from its method and path, whether --token-file gave
+ * a token, and whether the server listens on loopback alone.  Pure.
+ */
+enum hf_access hf_web_access(const char *method, const char *path, bool have_token,
+			     bool listen_loopback);
+/* True for the paths open to all: "/", "/healthz", "/processes/...", "/assets/...". */
+bool hf_web_open_path(const char *path);
+/* 127.0.0.0/8, ::1 or IPv4-mapped 127.0.0.0/8. */
+bool hf_web_addr_is_loopback(const struct sockaddr *sa);
+
 /* ---- requests, routes and replies ---- */
 
 enum hf_method {
