@@ -26,6 +26,14 @@
 #include "curl_body.h"
 #include "free_port.h"
 
+/* The CA heapfragd's certificate is checked against, or NULL for plain HTTP. */
+static const char *tls_ca_file;
+
+void http_use_tls(const char *ca_file)
+{
+	tls_ca_file = ca_file;
+}
+
 double harness_now(void)
 {
 	struct timespec ts;
@@ -198,7 +206,8 @@ pid_t harness_start_daemon(const char *listen, int port, char *const extra[], co
 	pid = harness_spawn(argv, log, NULL);
 	if (pid <= 0)
 		return 0;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%d/healthz", tls_ca_file ? "https" : "http",
+		 port);
 	if (!http_wait_status(url, 200, 30)) {
 		fprintf(stderr, "heapfragd did not answer %s; its log is %s\n", url,
 			log ? log : "(none)");
@@ -223,6 +232,8 @@ struct http_reply http_do(const char *method, const char *url, const char *body,
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	if (tls_ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, tls_ca_file);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_body_append);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl_body_append);

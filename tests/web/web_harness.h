@@ -58,6 +58,11 @@ int harness_stop(pid_t pid);
  */
 pid_t harness_start_daemon(const char *listen, int port, char *const extra[], const char *log);
 
+/*
+ * From now on, speak HTTPS to heapfragd, trusting only the CA in ca_file
+ * (harness_start_daemon then waits on https://); NULL: plain HTTP again.
+ */
+void http_use_tls(const char *ca_file);
 /* One request; body may be NULL.  extra_header may be NULL. */
 struct http_reply http_do(const char *method, const char *url, const char *body, size_t body_len,
 			  const char *extra_header);
