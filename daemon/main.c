@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
@@ -70,6 +71,36 @@ static void usage_error(const char *fmt, const char *what, const char *why)
 	fputc('\n', stderr);
 }
 
+/*
+ * Names the first capability heapfragd needs for what was asked and does
+ * not hold, before libbpf or tracefs fail with a bare EPERM.  1 when one is
+ * missing (said on stderr), a negative errno when the set cannot be read.
+ */
+static int check_capabilities(const struct hf_options *opts)
+{
+	struct hf_caps_use use = {
+		.root = geteuid() == 0,
+		.exact = opts->mode == HF_MODE_EXACT,
+		.watch_exec = opts->nr_exes > 0,
+	};
+	const struct hf_cap_need *need;
+	uint64_t effective;
+	int err = hf_caps_effective(&effective);
+
+	if (err) {
+		fprintf(stderr, "heapfragd: cannot read its own capabilities: %s\n", strerror(-err));
+		return err;
+	}
+	need = hf_caps_missing(effective, &use);
+	if (!need)
+		return 0;
+	fprintf(stderr,
+		"heapfragd: needs %s to %s, and its effective capabilities lack it (see the "
+		"README's security section)\n",
+		need->name, need->why);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct hf_http_config http_cfg = {.max_connections = 128, .timeout_seconds = 10};
@@ -105,8 +136,11 @@ int main(int argc, char **argv)
 		status = 1;
 		goto cleanup;
 	}
-	if (geteuid() != 0)
-		hf_log(HF_LOG_WARN, "not running as root: loading BPF will likely fail");
+	err = check_capabilities(&opts);
+	if (err) {
+		status = err < 0 ? 1 : HF_EXIT_USAGE;
+		goto cleanup;
+	}
 
 	err = hf_registry_new(&opts, &reg);
 	if (err) {

@@ -255,12 +255,13 @@ static int read_maps(struct proc_scan *ps, char *why, size_t why_len)
 		/*
 		 * A deleted file, or one whose name is not valid under the target's
 		 * root (a chroot shows host paths in maps), is read through the
-		 * mapping itself.
+		 * mapping itself.  AT_EACCESS: a non-root heapfragd reaches
+		 * /proc/PID/root by its capabilities, which access() would drop.
 		 */
 		if (deleted ||
 		    snprintf(ps->objs[i].host, sizeof(ps->objs[i].host), "%s%s", ps->root, name) >=
 			    (int)sizeof(ps->objs[i].host) ||
-		    access(ps->objs[i].host, R_OK) != 0)
+		    faccessat(AT_FDCWD, ps->objs[i].host, R_OK, AT_EACCESS) != 0)
 			snprintf(ps->objs[i].host, sizeof(ps->objs[i].host),
 				 "/proc/%d/map_files/%s", (int)ps->pid, range);
 		ps->count++;

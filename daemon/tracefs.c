@@ -2,6 +2,7 @@
 #include "tracefs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -11,8 +12,12 @@
 
 int hf_tracefs_ensure(void)
 {
-	if (access(TRACEFS "/events", F_OK) == 0 ||
-	    access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+	/*
+	 * AT_EACCESS: checked with the capabilities heapfragd holds.  access()
+	 * would drop them for a non-root user, and tracefs is root's alone.
+	 */
+	if (faccessat(AT_FDCWD, TRACEFS "/events", F_OK, AT_EACCESS) == 0 ||
+	    faccessat(AT_FDCWD, "/sys/kernel/debug/tracing/events", F_OK, AT_EACCESS) == 0)
 		return 0;
 	if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) != 0) {
 		int err = -errno;

@@ -138,7 +138,7 @@ static bool has_syscall_tracepoint(const char *name)
 	char path[256];
 
 	snprintf(path, sizeof(path), "%s/events/syscalls/sys_enter_%s", tracefs_dir(), name);
-	return access(path, F_OK) == 0;
+	return faccessat(AT_FDCWD, path, F_OK, AT_EACCESS) == 0;
 }
 
 int hf_tracer_open(const struct hf_tracer_config *cfg, hf_tracer_event_fn on_event, void *ctx,
@@ -383,10 +383,12 @@ static bool duplicate_site(const struct hf_alloc_target *target, int op)
 	return false;
 }
 
+/* With AT_EACCESS, as tracefs.c explains: a non-root heapfragd holds capabilities. */
 static const char *tracefs_dir(void)
 {
-	return access("/sys/kernel/tracing/uprobe_events", W_OK) == 0 ? "/sys/kernel/tracing"
-								      : "/sys/kernel/debug/tracing";
+	return faccessat(AT_FDCWD, "/sys/kernel/tracing/uprobe_events", W_OK, AT_EACCESS) == 0
+		       ? "/sys/kernel/tracing"
+		       : "/sys/kernel/debug/tracing";
 }
 
 static int write_uprobe_events(const char *line)
