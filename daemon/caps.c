@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <stddef.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -111,6 +112,16 @@ const struct hf_cap_need *hf_caps_missing(uint64_t effective, const struct hf_ca
 		return &table[i].need;
 	}
 	return NULL;
+}
+
+int hf_caps_by_name(const char *name)
+{
+	if (strncasecmp(name, "CAP_", 4) == 0)
+		name += 4;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcasecmp(name, table[i].need.name + 4) == 0)
+			return table[i].need.cap;
+	return -1;
 }
 
 int hf_caps_effective(uint64_t *effective)

@@ -35,6 +35,12 @@ struct hf_cap_need {
  */
 const struct hf_cap_need *hf_caps_missing(uint64_t effective, const struct hf_caps_use *use);
 
+/*
+ * The number of a capability heapfragd may need, by its name with or
+ * without "CAP_" in any case ("CAP_BPF", "SYS_PTRACE"); -1 for any other.
+ */
+int hf_caps_by_name(const char *name);
+
 /* This process's effective capability set, from capget(2); 0 or a negative errno. */
 int hf_caps_effective(uint64_t *effective);
 

@@ -7,8 +7,9 @@
  * a new process of a watched executable, started in a session of its own,
  * is held at exec, traced and resumed; in passive mode, with the smaller
  * set, it reads the workload's heap as /proc says it is and takes a
- * complete census.  With one capability fewer it refuses to start with
- * one sentence naming it.
+ * complete census; with file capabilities on its binary and no_new_privs,
+ * as the DaemonSet's image runs it, it counts again.  With one capability
+ * fewer it refuses to start with one sentence naming it.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -28,7 +29,7 @@
 #define EXACT_CAPS   "+bpf,+perfmon,+sys_ptrace,+sys_admin,+dac_override,+kill"
 #define PASSIVE_CAPS "+bpf,+perfmon,+sys_ptrace,+dac_read_search"
 
-static char heapfragd[600], workload[1024];
+static char heapfragd[600], heapfragd_fcaps[600], workload[1024];
 static int port;
 
 /* The capability bits of names like EXACT_CAPS (those this test uses). */
@@ -51,18 +52,29 @@ static unsigned long long mask_of(const char *caps)
 	return m;
 }
 
-/* heapfragd as nobody with exactly caps (ambient, inheritable and bounding). */
-static pid_t start_confined(const char *caps, char *const args[], const char *log, bool wait)
+/*
+ * heapfragd as nobody with exactly caps: ambient, inheritable and bounding,
+ * as systemd's AmbientCapabilities= gives them; or, with file_caps, only
+ * the bounding set, no_new_privs and heapfragd_fcaps's file capabilities,
+ * as a container runtime runs the DaemonSet's image.
+ */
+static pid_t start_as(const char *caps, bool file_caps, char *const args[], const char *log,
+		      bool wait)
 {
 	char inh[300], amb[300], bnd[300], listen[64], url[128];
 	char *argv[64] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			  inh, amb, bnd, "--", heapfragd, "-l", listen};
-	int argc = 11;
+			  inh, bnd};
+	int argc = 6;
 	pid_t pid;
 
-	snprintf(inh, sizeof(inh), "--inh-caps=-all,%s", caps);
+	snprintf(inh, sizeof(inh), "--inh-caps=-all%s%s", file_caps ? "" : ",", file_caps ? "" : caps);
 	snprintf(amb, sizeof(amb), "--ambient-caps=-all,%s", caps);
 	snprintf(bnd, sizeof(bnd), "--bounding-set=-all,%s", caps);
+	argv[argc++] = file_caps ? "--no-new-privs" : amb;
+	argv[argc++] = "--";
+	argv[argc++] = file_caps ? heapfragd_fcaps : heapfragd;
+	argv[argc++] = "-l";
+	argv[argc++] = listen;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	for (int i = 0; args[i] && argc < 62; i++)
 		argv[argc++] = args[i];
@@ -76,6 +88,11 @@ static pid_t start_confined(const char *caps, char *const args[], const char *lo
 		return 0;
 	}
 	return pid;
+}
+
+static pid_t start_confined(const char *caps, char *const args[], const char *log, bool wait)
+{
+	return start_as(caps, false, args, log, wait);
 }
 
 /* The "Uid:" and "CapEff:" lines of /proc/PID/status. */
@@ -232,6 +249,42 @@ out:
 	close(out1);
 }
 
+/* The DaemonSet's way: file capabilities on the binary, no_new_privs, no ambient set. */
+static void test_exact_mode_with_file_capabilities(const char *dir)
+{
+	char log[600], pid_arg[16], cmd[2200];
+	char *args[] = {"-p", pid_arg, NULL};
+	int out = -1;
+	json_int_t v;
+	pid_t w, d;
+
+	snprintf(log, sizeof(log), "%s/fcaps.log", dir);
+	snprintf(heapfragd_fcaps, sizeof(heapfragd_fcaps), "%s/heapfragd-fcaps", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "install -m 0755 '%s' '%s' && setcap "
+		 "cap_bpf,cap_perfmon,cap_sys_ptrace,cap_sys_admin,cap_dac_override,cap_kill=ep '%s'",
+		 heapfragd, heapfragd_fcaps, heapfragd_fcaps);
+	CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
+	w = spawn_workload(false, &out);
+	CHECK(harness_wait_line(out, "ready", 10));
+	snprintf(pid_arg, sizeof(pid_arg), "%d", (int)w);
+	d = start_as(EXACT_CAPS, true, args, log, true);
+	CHECK_MSG(d > 0, "heapfragd with file capabilities did not start; see %s", log);
+	if (d <= 0)
+		goto out;
+	check_confined(d, EXACT_CAPS);
+	run_plateau(w, out);
+	v = wait_for(w, "counters.malloc", N_ALLOCS, 20);
+	CHECK_MSG(v == N_ALLOCS, "file capabilities: malloc calls %lld, the workload made %d",
+		  (long long)v, N_ALLOCS);
+	harness_stop(d);
+	if (hf_checks_failed)
+		harness_show_log(log);
+out:
+	harness_stop(w);
+	close(out);
+}
+
 /* The size of the [heap] mapping of pid, from /proc/PID/maps. */
 static long long brk_heap_bytes(pid_t pid)
 {
@@ -349,8 +402,8 @@ int main(void)
 
 	if (why)
 		HF_SKIP("%s", why);
-	if (access("/usr/bin/setpriv", X_OK))
-		HF_SKIP("setpriv (util-linux) is not installed");
+	if (access("/usr/bin/setpriv", X_OK) || access("/usr/sbin/setcap", X_OK))
+		HF_SKIP("setpriv (util-linux) and setcap (libcap2-bin) are needed");
 	dir = harness_tmpdir("privilege");
 	/* A copy nobody can reach: the build tree may sit under a private home. */
 	chmod(dir, 0755);
@@ -365,6 +418,8 @@ int main(void)
 	test_exact_mode_as_nobody(dir);
 	port = harness_free_port();
 	test_passive_mode_as_nobody(dir);
+	port = harness_free_port();
+	test_exact_mode_with_file_capabilities(dir);
 
 	if (!hf_checks_failed)
 		harness_rmdir(dir);
