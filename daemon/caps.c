@@ -51,7 +51,9 @@ static const struct {
 	int alternative; /* another capability that will do, or -1 */
 } table[] = {
 	{ALWAYS, true, {CAP_BPF, "CAP_BPF", "load its BPF programs"}, -1},
-	{ALWAYS, true, {CAP_PERFMON, "CAP_PERFMON", "attach BPF programs to tracepoints and uprobes"},
+	{ALWAYS,
+	 true,
+	 {CAP_PERFMON, "CAP_PERFMON", "attach BPF programs to tracepoints and uprobes"},
 	 -1},
 	{ALWAYS,
 	 false,

@@ -23,7 +23,7 @@ struct hf_caps_use {
 };
 
 struct hf_cap_need {
-	int cap;         /* CAP_... number */
+	int cap;          /* CAP_... number */
 	const char *name; /* "CAP_BPF" */
 	const char *why;  /* the end of "needs CAP_X to ..." */
 };

@@ -88,7 +88,8 @@ static int check_capabilities(const struct hf_options *opts)
 	int err = hf_caps_effective(&effective);
 
 	if (err) {
-		fprintf(stderr, "heapfragd: cannot read its own capabilities: %s\n", strerror(-err));
+		fprintf(stderr, "heapfragd: cannot read its own capabilities: %s\n",
+			strerror(-err));
 		return err;
 	}
 	need = hf_caps_missing(effective, &use);

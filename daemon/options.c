@@ -45,7 +45,8 @@ enum {
 static const char doc[] =
 	"heapfragd -- measure the heap fragmentation of running processes from outside.\v"
 	"Every traced process is served at http://ADDR:PORT/api/v1/processes/PID and "
-	"on /metrics.  Tracing needs root, or the capabilities the README's security section lists.";
+	"on /metrics.  Tracing needs root, or the capabilities the README's security section "
+	"lists.";
 
 static const char args_doc[] = "[-- COMMAND ARGS...]";
 

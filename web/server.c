@@ -350,8 +350,8 @@ static int read_pem(const char *path, const char *what, char **out, size_t *len)
 	}
 	got = fread(text, 1, (size_t)st.st_size, f);
 	if (got != (size_t)st.st_size) {
-		hf_log(HF_LOG_ERROR, "http: cannot read the TLS %s %s: it changed while read",
-		       what, path);
+		hf_log(HF_LOG_ERROR, "http: cannot read the TLS %s %s: it changed while read", what,
+		       path);
 		err = -EIO;
 		goto cleanup;
 	}

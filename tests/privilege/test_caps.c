@@ -17,8 +17,8 @@
 
 #define BIT(c) (1ULL << (c))
 /* Everything exact mode needs as a non-root user with -e. */
-#define FULL                                                                                   \
-	(BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_PTRACE) | BIT(CAP_SYS_ADMIN) |          \
+#define FULL                                                                                       \
+	(BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_PTRACE) | BIT(CAP_SYS_ADMIN) |              \
 	 BIT(CAP_DAC_OVERRIDE) | BIT(CAP_KILL))
 #define PASSIVE (BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_PTRACE) | BIT(CAP_DAC_READ_SEARCH))
 
@@ -47,8 +47,10 @@ static void test_each_capability_taken_away_is_named(void)
 		int cap;
 		const char *name;
 	} full[] = {
-		{CAP_SYS_PTRACE, "CAP_SYS_PTRACE"},     {CAP_SYS_ADMIN, "CAP_SYS_ADMIN"},
-		{CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"}, {CAP_KILL, "CAP_KILL"},
+		{CAP_SYS_PTRACE, "CAP_SYS_PTRACE"},
+		{CAP_SYS_ADMIN, "CAP_SYS_ADMIN"},
+		{CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE"},
+		{CAP_KILL, "CAP_KILL"},
 	};
 
 	for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++)
@@ -209,8 +211,8 @@ static void test_the_daemonset_declares_exactly_the_needs(void)
 	drop = strstr(yaml, "\n              drop:\n                - ALL\n");
 	CHECK_MSG(drop != NULL, "the DaemonSet does not drop ALL capabilities");
 	CHECK_MSG(add != NULL, "the DaemonSet adds no capabilities");
-	for (p = add ? strchr(add + 1, '\n') : NULL; p && strncmp(p, "\n                - ", 19) == 0;
-	     p = strchr(p + 1, '\n')) {
+	for (p = add ? strchr(add + 1, '\n') : NULL;
+	     p && strncmp(p, "\n                - ", 19) == 0; p = strchr(p + 1, '\n')) {
 		char name[64];
 		int cap;
 

@@ -38,8 +38,8 @@ static unsigned long long mask_of(const char *caps)
 	static const struct {
 		const char *name;
 		int bit;
-	} known[] = {{"bpf", 39},        {"perfmon", 38},        {"sys_ptrace", 19},
-		     {"sys_admin", 21},  {"dac_override", 1},    {"dac_read_search", 2},
+	} known[] = {{"bpf", 39},       {"perfmon", 38},     {"sys_ptrace", 19},
+		     {"sys_admin", 21}, {"dac_override", 1}, {"dac_read_search", 2},
 		     {"kill", 5}};
 	unsigned long long m = 0;
 	char buf[256], *save = NULL;
@@ -62,12 +62,13 @@ static pid_t start_as(const char *caps, bool file_caps, char *const args[], cons
 		      bool wait)
 {
 	char inh[300], amb[300], bnd[300], listen[64], url[128];
-	char *argv[64] = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			  inh, bnd};
+	char *argv[64] = {
+		"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", inh, bnd};
 	int argc = 6;
 	pid_t pid;
 
-	snprintf(inh, sizeof(inh), "--inh-caps=-all%s%s", file_caps ? "" : ",", file_caps ? "" : caps);
+	snprintf(inh, sizeof(inh), "--inh-caps=-all%s%s", file_caps ? "" : ",",
+		 file_caps ? "" : caps);
 	snprintf(amb, sizeof(amb), "--ambient-caps=-all,%s", caps);
 	snprintf(bnd, sizeof(bnd), "--bounding-set=-all,%s", caps);
 	argv[argc++] = file_caps ? "--no-new-privs" : amb;
@@ -140,7 +141,8 @@ static json_t *doc_of(pid_t pid)
 static json_int_t int_at(pid_t pid, const char *path)
 {
 	json_t *j = doc_of(pid);
-	json_int_t v = json_is_integer(json_at(j, path)) ? json_integer_value(json_at(j, path)) : -1;
+	json_int_t v =
+		json_is_integer(json_at(j, path)) ? json_integer_value(json_at(j, path)) : -1;
 
 	json_decref(j);
 	return v;
@@ -236,8 +238,8 @@ static void test_exact_mode_as_nobody(const char *dir)
 	json_decref(j);
 	run_plateau(w2, out2);
 	v = wait_for(w2, "counters.malloc", N_ALLOCS, 20);
-	CHECK_MSG(v == N_ALLOCS, "the watched process: malloc calls %lld, it made %d",
-		  (long long)v, N_ALLOCS);
+	CHECK_MSG(v == N_ALLOCS, "the watched process: malloc calls %lld, it made %d", (long long)v,
+		  N_ALLOCS);
 	kill(w2, SIGKILL);
 	waitpid(w2, NULL, 0);
 	close(out2);
@@ -262,7 +264,8 @@ static void test_exact_mode_with_file_capabilities(const char *dir)
 	snprintf(heapfragd_fcaps, sizeof(heapfragd_fcaps), "%s/heapfragd-fcaps", dir);
 	snprintf(cmd, sizeof(cmd),
 		 "install -m 0755 '%s' '%s' && setcap "
-		 "cap_bpf,cap_perfmon,cap_sys_ptrace,cap_sys_admin,cap_dac_override,cap_kill=ep '%s'",
+		 "cap_bpf,cap_perfmon,cap_sys_ptrace,cap_sys_admin,cap_dac_override,cap_kill=ep "
+		 "'%s'",
 		 heapfragd, heapfragd_fcaps, heapfragd_fcaps);
 	CHECK_MSG(system(cmd) == 0, "%s failed", cmd);
 	w = spawn_workload(false, &out);
@@ -325,8 +328,9 @@ static void test_passive_mode_as_nobody(const char *dir)
 	run_plateau(w, out);
 	/* The workload is idle now: its brk heap holds still. */
 	v = wait_for(w, "heap.mapped_bytes.brk", brk_heap_bytes(w), 20);
-	CHECK_MSG(v == brk_heap_bytes(w) && v > 0, "passive as nobody: brk bytes %lld, maps say %lld",
-		  (long long)v, brk_heap_bytes(w));
+	CHECK_MSG(v == brk_heap_bytes(w) && v > 0,
+		  "passive as nobody: brk bytes %lld, maps say %lld", (long long)v,
+		  brk_heap_bytes(w));
 	CHECK_MSG(int_at(w, "counters.brk") > 0, "passive as nobody: no brk call was counted");
 	for (double end = harness_now() + 20; harness_now() < end; usleep(300 * 1000)) {
 		json_decref(j);

@@ -38,12 +38,7 @@ static const char *const data_paths[] = {
 
 /* The dashboard's pages and assets, and liveness: no data, always open. */
 static const char *const open_paths[] = {
-	"/",
-	"/healthz",
-	"/processes",
-	"/processes/42",
-	"/assets/app.js",
-	"/assets/style.css",
+	"/", "/healthz", "/processes", "/processes/42", "/assets/app.js", "/assets/style.css",
 };
 
 static void test_reads_of_data_need_the_token_only_beyond_loopback(void)
@@ -74,8 +69,7 @@ static void test_pages_assets_and_liveness_are_always_open(void)
 		for (int tok = 0; tok < 2; tok++)
 			for (int lo = 0; lo < 2; lo++)
 				CHECK_MSG(hf_web_access("GET", p, tok, lo) == HF_ACCESS_OPEN,
-					  "GET %s (token %d, loopback %d) is not open", p, tok,
-					  lo);
+					  "GET %s (token %d, loopback %d) is not open", p, tok, lo);
 	}
 	for (size_t i = 0; i < sizeof(data_paths) / sizeof(data_paths[0]); i++)
 		CHECK_MSG(!hf_web_open_path(data_paths[i]), "%s is an open path", data_paths[i]);
@@ -92,8 +86,7 @@ static void test_writes_need_the_token_or_a_loopback_client(void)
 			for (int lo = 0; lo < 2; lo++) {
 				CHECK_MSG(hf_web_access(writes[m], paths[i], true, lo) ==
 						  HF_ACCESS_TOKEN,
-					  "%s %s with a token is not guarded", writes[m],
-					  paths[i]);
+					  "%s %s with a token is not guarded", writes[m], paths[i]);
 				CHECK_MSG(hf_web_access(writes[m], paths[i], false, lo) ==
 						  HF_ACCESS_LOOPBACK,
 					  "%s %s without a token is open beyond loopback",

@@ -195,7 +195,8 @@ static void test_curl_command_line(const char *dir)
 		CHECK_MSG(found, "curl's scrape has no heapfrag_build_info");
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "curl -sS --cacert '%s' -o /dev/null -w '%%{http_code}' https://127.0.0.1:%d/metrics",
+		 "curl -sS --cacert '%s' -o /dev/null -w '%%{http_code}' "
+		 "https://127.0.0.1:%d/metrics",
 		 dir_ca, hf_port);
 	f = popen(cmd, "r");
 	if (f) {
@@ -305,7 +306,8 @@ static void test_prometheus_scrapes_over_https_with_the_token(const char *dir, p
 	prom = harness_spawn(argv, log, NULL);
 	snprintf(url, sizeof(url), "http://%s/-/ready", listen);
 	CHECK_MSG(http_wait_status(url, 200, 60), "Prometheus did not become ready (see %s)", log);
-	snprintf(q, sizeof(q), "heapfrag_allocator_calls_total{job=\"heapfrag\",pid=\"%d\",op=\"malloc\"}",
+	snprintf(q, sizeof(q),
+		 "heapfrag_allocator_calls_total{job=\"heapfrag\",pid=\"%d\",op=\"malloc\"}",
 		 (int)w);
 	for (end = harness_now() + 45; harness_now() < end;) {
 		mallocs = promql(prom_port, q);
@@ -336,8 +338,8 @@ static void test_prometheus_scrapes_over_https_with_the_token(const char *dir, p
 static void test_on_loopback_reads_stay_open(const char *log, pid_t w)
 {
 	char pid_arg[16], listen[64], url[128];
-	char *extra[] = {"--tls-cert", dir_cert, "--tls-key", dir_key, "--token-file", dir_token,
-			 "-p",         pid_arg,  NULL};
+	char *extra[] = {"--tls-cert", dir_cert, "--tls-key", dir_key, "--token-file",
+			 dir_token,    "-p",     pid_arg,     NULL};
 	struct http_reply r;
 	int port = harness_free_port();
 	pid_t d;
@@ -365,8 +367,8 @@ int main(void)
 	const char *why = harness_missing();
 	char workload[1024], count[16], pid_arg[16], listen[64], log[512], *dir;
 	char *wargv[] = {workload, "plateau", count, NULL};
-	char *extra[] = {"--tls-cert", dir_cert, "--tls-key", dir_key, "--token-file", dir_token,
-			 "-p",         pid_arg,  NULL};
+	char *extra[] = {"--tls-cert", dir_cert, "--tls-key", dir_key, "--token-file",
+			 dir_token,    "-p",     pid_arg,     NULL};
 	json_int_t prev = -2, cur = -1;
 	int out_fd = -1;
 	pid_t d, w;
