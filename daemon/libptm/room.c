@@ -68,9 +68,11 @@ static void ptm_add(void *room, const struct hf_room_proc *p, void **state)
 	if (!pr->usdt || !p->own_probes)
 		return;
 	err = hf_ptm_usdt_add(pr->usdt, p->pid, p->target->path);
+	/* libbpf attaches USDT probes as uprobe perf events, which need CAP_SYS_ADMIN (caps.c). */
 	if (err)
-		hf_log(HF_LOG_WARN, "libptm probes of process %d in %s are off: %s", p->pid,
-		       p->target->path, strerror(-err));
+		hf_log(HF_LOG_WARN, "libptm probes of process %d in %s are off: %s%s", p->pid,
+		       p->target->path, strerror(-err),
+		       err == -EACCES || err == -EPERM ? " (they need CAP_SYS_ADMIN)" : "");
 	else
 		pp->usdt = true;
 }
