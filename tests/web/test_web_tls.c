@@ -150,9 +150,17 @@ static void test_data_needs_the_token_pages_and_health_do_not(pid_t w)
 	r = get("/healthz", NULL);
 	CHECK_MSG(r.status == 200, "/healthz without a token: %ld", r.status);
 	http_free(&r);
-	r = get("/", NULL);
-	CHECK_MSG(r.status == 200, "/ without a token: %ld", r.status);
-	http_free(&r);
+	/* The dashboard's pages and assets: no data, so no token. */
+	snprintf(url, sizeof(url), "/processes/%d", (int)w);
+	{
+		const char *pages[] = {"/", url, "/assets/common.js", "/assets/dashboard.css"};
+
+		for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+			r = get(pages[i], NULL);
+			CHECK_MSG(r.status == 200, "%s without a token: %ld", pages[i], r.status);
+			http_free(&r);
+		}
+	}
 
 	/* The scheme name is case-insensitive (RFC 9110). */
 	r = get("/metrics", "Authorization: bearer " TOKEN);
