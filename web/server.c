@@ -4,15 +4,15 @@
  *
  * A request is judged as soon as its headers are in: a bad path, an unknown
  * route, a wrong method, a missing token or a declared body over 64 KiB is
- * answered before any body is read.  Which requests need the token is
- * auth.c's policy; this file only applies it.
+ * answered before any body is read.  Bodies are then gathered up to 64 KiB
+ * (the rest is discarded and answered with 413) and the route's handler runs
+ * once the request is complete.  Which requests need the token is auth.c's
+ * policy; this file only applies it.
  *
  * With a certificate and key the port speaks HTTPS only (libmicrohttpd on
- * GnuTLS): a plain-HTTP client gets no answer.  The pair is read and checked
- * with GnuTLS before the server starts, so that a bad file is one sentence
- * at start-up rather than a failed handshake per client.  Bodies are then gathered up to 64 KiB
- * (the rest is discarded and answered with 413) and the route's handler runs
- * once the request is complete.
+ * GnuTLS), TLS 1.2 and 1.3: a plain-HTTP client gets no answer.  The pair is
+ * read and checked with GnuTLS before the server starts, so that a bad file
+ * is one sentence at start-up rather than a failed handshake per client.
  *
  * Limits, so that slow or hostile clients cannot starve the daemon: a total
  * connection limit, a per-IP limit of a quarter of it (one client address
@@ -47,6 +47,8 @@
 #define CONNECTION_MEMORY (64 * 1024)
 /* A certificate chain or key larger than this is not a PEM file we want. */
 #define MAX_PEM_BYTES (1024 * 1024)
+/* GnuTLS's defaults without the protocol versions older than TLS 1.2. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct hf_http {
 	struct MHD_Daemon *daemon;
@@ -496,7 +498,8 @@ int hf_http_start(const struct hf_http_config *cfg, const struct hf_service *svc
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK,
 		no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_EXTERNAL_LOGGER,
 		mhd_log, NULL, h->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-		h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_END);
+		h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_HTTPS_PRIORITIES,
+		TLS_PRIORITIES, MHD_OPTION_END);
 	if (!h->daemon) {
 		err = errno ? -errno : -EIO;
 		hf_log(HF_LOG_ERROR, "http: failed to listen on %s: %s", listen, strerror(-err));
