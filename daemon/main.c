@@ -217,7 +217,11 @@ int main(int argc, char **argv)
 cleanup:
 	hf_http_stop(http);
 	hf_registry_free(reg);
-	free(token);
+	if (token) {
+		/* The token is a secret: do not leave it in freed memory. */
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
 	hf_options_free(&opts);
 	return status;
 }
