@@ -17,6 +17,9 @@ protocol, cdp.py):
   pixels, is its share of in-use bytes in GET .../heapmap, and over the map
   they add up to the census's in-use bytes; arrow keys move through it;
 - no console error, exception or failed load on any page;
+- beyond loopback with --token-file, the list page asks for the token,
+  refuses a wrong one, reads with the right one, and the process page then
+  reads without asking again;
 - screenshots of every page go to build/tests/artifacts/.
 """
 import json
@@ -216,6 +219,66 @@ def wait(what, fn, timeout=90):
     return False
 
 
+def token_pages(browser):
+    """Beyond loopback with --token-file: the page asks for the token once."""
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    token = "dashboard-" + os.urandom(8).hex()
+    tdir = tempfile.mkdtemp(prefix="hf-dashboard-token-")
+    token_file = os.path.join(tdir, "token")
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    log = open(os.path.join(ARTIFACTS, "dashboard_token_heapfragd.log"), "w")
+    workload = os.path.join(BUILD, "tests", "workloads", "incident_demo")
+    daemon = subprocess.Popen([os.path.join(BUILD, "bin", "heapfragd"), "-l", "0.0.0.0:%d" % port,
+                               "--token-file", token_file, "--", workload, "--hold", "3600",
+                               "--count", "1000"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not wait("heapfragd with a token to serve", lambda: http(base + "/healthz")[0] == 200, 30):
+            return
+        check(http(base + "/api/v1/processes")[0] == 401, "beyond loopback, data needs the token")
+        wait("the workload to be traced", lambda: len(json.loads(
+            http(base + "/api/v1/processes", token=token)[1])["processes"]) == 1, 30)
+        seen = len(browser.errors)
+        browser.goto(base + "/")
+        browser.wait_for("document.getElementById('token-form') && !document.getElementById('token-form').hidden",
+                         what="the token form")
+        # A wrong token first: the form comes back.
+        for attempt in ("wrong-" + token, token):
+            browser.eval("document.getElementById('token-input').focus()")
+            browser.call("Input.insertText", {"text": attempt})
+            browser.key("Enter")
+            if attempt != token:
+                time.sleep(1.0)
+                browser.wait_for("!document.getElementById('token-form').hidden",
+                                 what="the form again after a wrong token")
+        browser.wait_for("document.querySelectorAll('#procs tbody tr').length === 1",
+                         what="the list, read with the token")
+        check(True, "the list page asks for the token, refuses a wrong one and reads with the right one")
+        pid = browser.eval("+document.querySelector('#procs tbody tr').dataset.pid")
+        # The token lasts for the tab: the process page reads without asking.
+        browser.goto("%s/processes/%d" % (base, pid))
+        browser.wait_for("document.querySelector('[data-field=\"census.state\"]') && "
+                         "document.querySelector('[data-field=\"census.state\"]').dataset.value !== undefined",
+                         what="the process page with the stored token")
+        check(browser.eval("!document.getElementById('token-form')"),
+              "the process page reads with the stored token without asking again")
+        # Only the two refused reads of the list (and any retried together with them) may log.
+        extra = [e for e in browser.errors[seen:] if "status of 401" not in e]
+        check(not extra, "no error but the refused reads (%s)" % "; ".join(extra[:3]))
+        del browser.errors[seen:]
+        browser.screenshot(os.path.join(ARTIFACTS, "dashboard_process_token.png"))
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        shutil.rmtree(tdir, ignore_errors=True)
+
 def main():
     if os.geteuid() != 0:
         skip("heapfragd needs root for its BPF programs")
@@ -355,6 +418,7 @@ def main():
 
         check(not browser.errors, "no console error, exception or failed load (%s)" %
               "; ".join(browser.errors[:5]))
+        token_pages(browser)
     finally:
         if browser:
             browser.close()
