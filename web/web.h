@@ -158,7 +158,6 @@ struct hf_route {
 	enum hf_method method;
 	const char *pattern; /* segments separated by '/'; "{pid}" matches a PID */
 	hf_handler handler;
-	bool mutating; /* needs the bearer token, or loopback without one */
 };
 
 enum hf_match {
