@@ -19,23 +19,19 @@
 #include "web.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
-
-/* Paths that are open as they are, and prefixes whose every path is open. */
-static const char *const open_paths[] = {"/", "/healthz", "/processes"};
-static const char *const open_prefixes[] = {"/processes/", "/assets/"};
 
 bool hf_web_open_path(const char *path)
 {
-	for (size_t i = 0; i < sizeof(open_paths) / sizeof(open_paths[0]); i++)
-		if (strcmp(path, open_paths[i]) == 0)
-			return true;
-	for (size_t i = 0; i < sizeof(open_prefixes) / sizeof(open_prefixes[0]); i++)
-		if (strncmp(path, open_prefixes[i], strlen(open_prefixes[i])) == 0)
-			return true;
-	return false;
+	const struct hf_route *route;
+	unsigned int allow;
+	pid_t pid;
+
+	return hf_route_match("GET", path, &route, &pid, &allow) == HF_MATCH_OK && route->open;
 }
 
 enum hf_access hf_web_access(const char *method, const char *path, bool have_token,
@@ -67,4 +63,66 @@ bool hf_web_addr_is_loopback(const struct sockaddr *sa)
 		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
 	}
 	return false;
+}
+
+/* "localhost", an IPv4 literal or a bracketed IPv6 literal, with or without ":port". */
+static bool host_is_literal(const char *host)
+{
+	char name[64], buf[sizeof(struct in6_addr)];
+	const char *end;
+	size_t len;
+
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		len = (size_t)(end - host - 1);
+		if (len >= sizeof(name))
+			return false;
+		memcpy(name, host + 1, len);
+		name[len] = '\0';
+		return inet_pton(AF_INET6, name, buf) == 1;
+	}
+	end = strchr(host, ':');
+	len = end ? (size_t)(end - host) : strlen(host);
+	if (len == 0 || len >= sizeof(name))
+		return false;
+	memcpy(name, host, len);
+	name[len] = '\0';
+	if (end)
+		for (const char *p = end + 1; *p; p++)
+			if (!isdigit((unsigned char)*p))
+				return false;
+	return strcasecmp(name, "localhost") == 0 || inet_pton(AF_INET, name, buf) == 1;
+}
+
+/* Whether origin is "http://" or "https://" followed by exactly host. */
+static bool origin_is_host(const char *origin, const char *host)
+{
+	const char *rest = NULL;
+
+	if (strncasecmp(origin, "http://", 7) == 0)
+		rest = origin + 7;
+	else if (strncasecmp(origin, "https://", 8) == 0)
+		rest = origin + 8;
+	return rest && host && strcasecmp(rest, host) == 0;
+}
+
+const char *hf_web_cross_site(const char *method, const char *host, const char *origin,
+			      const char *fetch_site, bool listen_loopback)
+{
+	bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	/* Browsers always send Host; an HTTP/1.0 client without one is no browser. */
+	if (listen_loopback && host && !host_is_literal(host))
+		return "This heapfragd listens on loopback and answers only requests addressed to "
+		       "an IP address or localhost.";
+	if (read)
+		return NULL;
+	if (origin && !origin_is_host(origin, host))
+		return "Writes from a page of another origin are refused.";
+	if (fetch_site &&
+	    (strcmp(fetch_site, "cross-site") == 0 || strcmp(fetch_site, "same-site") == 0))
+		return "Writes from a page of another site are refused.";
+	return NULL;
 }

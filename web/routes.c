@@ -14,14 +14,32 @@
 #include <string.h>
 
 static const struct hf_route routes[] = {
-	{.method = HF_GET, .pattern = "/", .handler = hf_handle_dashboard_list},
-	{.method = HF_GET, .pattern = "/processes/{pid}", .handler = hf_handle_dashboard_process},
-	{.method = HF_GET, .pattern = "/assets/dashboard.css", .handler = hf_handle_asset_css},
-	{.method = HF_GET, .pattern = "/assets/common.js", .handler = hf_handle_asset_common_js},
-	{.method = HF_GET, .pattern = "/assets/list.js", .handler = hf_handle_asset_list_js},
-	{.method = HF_GET, .pattern = "/assets/process.js", .handler = hf_handle_asset_process_js},
-	{.method = HF_GET, .pattern = "/assets/chart.js", .handler = hf_handle_asset_chart_js},
-	{.method = HF_GET, .pattern = "/healthz", .handler = hf_handle_health},
+	{.method = HF_GET, .pattern = "/", .handler = hf_handle_dashboard_list, .open = true},
+	{.method = HF_GET,
+	 .pattern = "/processes/{pid}",
+	 .handler = hf_handle_dashboard_process,
+	 .open = true},
+	{.method = HF_GET,
+	 .pattern = "/assets/dashboard.css",
+	 .handler = hf_handle_asset_css,
+	 .open = true},
+	{.method = HF_GET,
+	 .pattern = "/assets/common.js",
+	 .handler = hf_handle_asset_common_js,
+	 .open = true},
+	{.method = HF_GET,
+	 .pattern = "/assets/list.js",
+	 .handler = hf_handle_asset_list_js,
+	 .open = true},
+	{.method = HF_GET,
+	 .pattern = "/assets/process.js",
+	 .handler = hf_handle_asset_process_js,
+	 .open = true},
+	{.method = HF_GET,
+	 .pattern = "/assets/chart.js",
+	 .handler = hf_handle_asset_chart_js,
+	 .open = true},
+	{.method = HF_GET, .pattern = "/healthz", .handler = hf_handle_health, .open = true},
 	{.method = HF_GET, .pattern = "/metrics", .handler = hf_handle_metrics},
 	{.method = HF_GET, .pattern = "/api/v1/processes", .handler = hf_handle_process_list},
 	{.method = HF_POST, .pattern = "/api/v1/processes", .handler = hf_handle_process_attach},
@@ -57,6 +75,12 @@ static const struct hf_route routes[] = {
 	 .pattern = "/api/v1/processes/{pid}/history",
 	 .handler = hf_handle_process_history},
 };
+
+const struct hf_route *hf_web_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
 
 int hf_web_parse_pid(const char *s, size_t len, pid_t *out)
 {
@@ -121,7 +145,8 @@ static bool pattern_match(const char *pattern, const char *path, const char **pi
 
 static unsigned int method_bit(const char *method)
 {
-	if (strcmp(method, "GET") == 0)
+	/* HEAD is GET without the body, which libmicrohttpd leaves out itself. */
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return HF_GET;
 	if (strcmp(method, "POST") == 0)
 		return HF_POST;

@@ -142,6 +142,7 @@ static enum MHD_Result on_headers(struct hf_http *h, struct MHD_Connection *conn
 				  const char *method, struct request *r)
 {
 	unsigned int allow;
+	const char *why;
 	enum hf_match m;
 	int ret;
 
@@ -156,6 +157,13 @@ static enum MHD_Result on_headers(struct hf_http *h, struct MHD_Connection *conn
 						       "There is no such route; see GET /.");
 	if (m == HF_MATCH_BAD_METHOD)
 		return (enum MHD_Result)hf_reply_method_not_allowed(conn, allow);
+	if ((why = hf_web_cross_site(
+		     method,
+		     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+		     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"),
+		     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"),
+		     h->listen_loopback)))
+		return (enum MHD_Result)hf_reply_error(conn, HF_E_FORBIDDEN, "%s", why);
 	if ((ret = check_access(h, conn, method, url)))
 		return MHD_YES;
 	if (m == HF_MATCH_BAD_PID)

@@ -131,8 +131,21 @@ struct sockaddr;
  */
 enum hf_access hf_web_access(const char *method, const char *path, bool have_token,
 			     bool listen_loopback);
-/* True for the paths open to all: "/", "/healthz", "/processes/...", "/assets/...". */
+/* True for a GET of a route marked open (routes.c): "/", "/healthz", "/processes/{pid}", "/assets/...". */
 bool hf_web_open_path(const char *path);
+
+/*
+ * Whether a browser could have been made to send this request by a page of
+ * another site: NULL when not, else the sentence to refuse it with (403).
+ * On a loopback listener a Host must name an IP address or localhost
+ * (a page that rebinds its own name to 127.0.0.1 sends its name); a
+ * write must not come from another origin (Origin other than
+ * "http(s)://" + Host, or Sec-Fetch-Site cross-site or same-site).
+ * Clients that are not browsers send neither header and pass.  host,
+ * origin and fetch_site may be NULL (absent).
+ */
+const char *hf_web_cross_site(const char *method, const char *host, const char *origin,
+			      const char *fetch_site, bool listen_loopback);
 /* 127.0.0.0/8, ::1 or IPv4-mapped 127.0.0.0/8. */
 bool hf_web_addr_is_loopback(const struct sockaddr *sa);
 
@@ -158,7 +171,12 @@ struct hf_route {
 	enum hf_method method;
 	const char *pattern; /* segments separated by '/'; "{pid}" matches a PID */
 	hf_handler handler;
+	/* Holds no data (the dashboard's pages and assets, liveness): open to all (auth.c). */
+	bool open;
 };
+
+/* The route table, for the access policy's tests. */
+const struct hf_route *hf_web_routes(size_t *n);
 
 enum hf_match {
 	HF_MATCH_OK,

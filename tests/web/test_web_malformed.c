@@ -129,43 +129,66 @@ static void test_bad_requests_get_errors(void)
 	} cases[] = {
 		{"garbage line", "GARBAGE\r\n\r\n", 0},
 		{"no version", "GET /healthz\r\n\r\n", 0},
-		{"unknown version", "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+		{"unknown version", "GET /healthz HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", 505},
 		{"no Host in 1.1", "GET /healthz HTTP/1.1\r\n\r\n", 400},
 		{"empty lines", "\r\n\r\n\r\n\r\n", 0},
-		{"space in method", "G T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0},
-		{"header without colon", "GET /healthz HTTP/1.1\r\nHost x\r\n\r\n", 400},
+		{"space in method", "G T /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 0},
+		{"header without colon", "GET /healthz HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n", 400},
 		{"negative length",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+		 400},
 		{"overflowing length",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
 		 "99999999999999999999999\r\n\r\n",
 		 413},
 		{"huge length",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: "
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
 		 "18446744073709551615\r\n\r\n",
 		 413},
 		{"length past the limit",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n",
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+		 "1000000000\r\n\r\n",
 		 413},
 		{"length not a number",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n", 400},
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+		 "1e3\r\n\r\n",
+		 400},
 		{"two lengths",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
 		 "Content-Length: 700000\r\n\r\n12345",
 		 0},
 		{"bad chunk",
-		 "POST /api/v1/processes HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+		 "chunked\r\n\r\n"
 		 "ZZZ\r\n",
 		 400},
-		{"dot-dot", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"dot-dot inside", "GET /api/v1/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+		{"dot-dot", "GET /../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400},
+		{"dot-dot inside",
+		 "GET /api/v1/../../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400},
+		{"encoded dot-dot",
+		 "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400},
+		{"encoded NUL", "GET /api/v1/processes/1%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
 		 400},
-		{"encoded dot-dot", "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+		{"encoded NUL in file", "GET /metrics%00.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
 		 400},
-		{"encoded NUL", "GET /api/v1/processes/1%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"encoded NUL in file", "GET /metrics%00.html HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"absolute URL", "GET http://x/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"backslashes", "GET /..\\..\\etc\\passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"absolute URL", "GET http://x/etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		 400},
+		{"backslashes", "GET /..\\..\\etc\\passwd HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		 400},
+		/* A page whose own name was rebound to 127.0.0.1 sends that name. */
+		{"rebound Host", "GET /api/v1/processes HTTP/1.1\r\nHost: evil.example:80\r\n\r\n",
+		 403},
+		{"cross-origin write",
+		 "POST /api/v1/processes HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: "
+		 "http://evil.example\r\n"
+		 "Content-Type: text/plain\r\nContent-Length: 9\r\n\r\n{\"pid\":1}",
+		 403},
+		{"cross-site write",
+		 "DELETE /api/v1/processes/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: "
+		 "cross-site\r\n\r\n",
+		 403},
+		{"HEAD", "HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 200},
+		{"HEAD of a page", "HEAD /processes/1 HTTP/1.1\r\nHost: localhost\r\n\r\n", 200},
 	};
 	static char resp[16384];
 
@@ -191,7 +214,7 @@ static void test_100k_headers_and_urls_are_refused(void)
 	enum outcome o;
 	int n;
 
-	n = snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	n = snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ");
 	memset(req + n, 'a', 100 * 1024);
 	strcpy(req + n + 100 * 1024, "\r\n\r\n");
 	o = exchange(req, strlen(req), resp, sizeof(resp));
@@ -199,12 +222,12 @@ static void test_100k_headers_and_urls_are_refused(void)
 
 	n = snprintf(req, sizeof(req), "GET /");
 	memset(req + n, 'a', 100 * 1024);
-	strcpy(req + n + 100 * 1024, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	strcpy(req + n + 100 * 1024, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	o = exchange(req, strlen(req), resp, sizeof(resp));
 	CHECK_MSG(o == ANSWERED && status_of(resp) == 414, "100 KB URL: %.60s", resp);
 
 	/* Many small headers adding up to 100 KB. */
-	n = snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	n = snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
 	while (n < 100 * 1024)
 		n += snprintf(req + n, sizeof(req) - (size_t)n, "X-%d: %s\r\n", n,
 			      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
@@ -235,7 +258,7 @@ static bool healthz_quick(double limit)
  */
 static void test_slow_and_greedy_clients_do_not_starve_others(void)
 {
-	static const char start[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+	static const char start[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
 	int slow[20], greedy[40], refused = 0;
 	char resp[256];
 
