@@ -121,6 +121,7 @@ void hf_account(const struct hf_raw *raw, const struct hf_regions *regions, doub
 	const struct hf_census *census =
 		snap->census.state == HF_CENSUS_COMPLETE ? &snap->census : NULL;
 
+	snap->at = now;
 	c->malloc = calls ? rc->malloc : HF_UNKNOWN;
 	c->calloc = calls ? rc->calloc : HF_UNKNOWN;
 	c->realloc = calls ? rc->realloc : HF_UNKNOWN;

@@ -249,6 +249,7 @@ struct hf_top_site {
 
 struct hf_snapshot {
 	pid_t pid;
+	double at;         /* Unix seconds when the account was made */
 	double start_time; /* Unix seconds, from /proc/PID/stat starttime */
 	char comm[HF_COMM_LEN + 1];
 	char exe[HF_PATH_LEN];

@@ -221,8 +221,8 @@ json_t *hf_json_arenas(const struct hf_snapshot *s)
 
 static json_t *j_identity(const struct hf_snapshot *s)
 {
-	return json_pack("{s:i,s:o,s:o,s:o,s:s,s:s}", "pid", (int)s->pid, "start_time",
-			 j_real(s->start_time), "comm", j_text(s->comm), "exe",
+	return json_pack("{s:i,s:o,s:o,s:o,s:o,s:s,s:s}", "pid", (int)s->pid, "at", j_real(s->at),
+			 "start_time", j_real(s->start_time), "comm", j_text(s->comm), "exe",
 			 j_text_or_null(s->exe), "state", hf_state_name(s->state), "mode",
 			 hf_mode_name(s->mode));
 }

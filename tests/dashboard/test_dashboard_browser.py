@@ -40,6 +40,7 @@ BUILD = os.environ.get("HF_BUILD_DIR", "build")
 # A process name that is markup: shown as text, it loads nothing.
 HOSTILE_NAME = "<img src=x>"
 NO_MARKUP_JS = "document.querySelectorAll('img, main script').length === 0"
+STATUS_BAD_JS = "document.getElementById('status').classList.contains('bad')"
 ARTIFACTS = os.path.join(BUILD, "tests", "artifacts")
 failures = []
 
@@ -244,15 +245,22 @@ def token_pages(browser):
         browser.goto(base + "/")
         browser.wait_for("document.getElementById('token-form') && !document.getElementById('token-form').hidden",
                          what="the token form")
-        # A wrong token first: the form comes back.
+        # A wrong token first: submitted (the form empties), sent and refused
+        # (one more 401), and the form is back.
         for attempt in ("wrong-" + token, token):
+            refused = sum("status of 401" in e for e in browser.errors)
             browser.eval("document.getElementById('token-input').focus()")
             browser.call("Input.insertText", {"text": attempt})
             browser.key("Enter")
             if attempt != token:
-                time.sleep(1.0)
-                browser.wait_for("!document.getElementById('token-form').hidden",
-                                 what="the form again after a wrong token")
+                deadline = time.monotonic() + 10
+                while sum("status of 401" in e for e in browser.errors) == refused:
+                    if time.monotonic() > deadline:
+                        raise cdp.CdpError("the wrong token was never sent")
+                    time.sleep(0.1)
+                browser.wait_for("!document.getElementById('token-form').hidden && "
+                                 "document.getElementById('token-input').value === ''",
+                                 what="the empty form again after a wrong token")
         browser.wait_for("document.querySelectorAll('#procs tbody tr').length === 1",
                          what="the list, read with the token")
         check(True, "the list page asks for the token, refuses a wrong one and reads with the right one")
@@ -373,6 +381,7 @@ def main():
         browser.key("Enter")
         order = browser.eval("[...document.querySelectorAll('#procs tbody tr')].map(tr => +tr.dataset.pid)")
         check(order == sorted(order, reverse=True), "Enter again sorts descending")
+        check(not browser.eval(STATUS_BAD_JS), "the list's status line reports no failure")
         browser.screenshot(os.path.join(ARTIFACTS, "dashboard_list.png"))
 
         # Each process's page.
@@ -393,6 +402,8 @@ def main():
                   (label, n, "" if not bad else ": " + "; ".join(bad[:6])))
             check_heapmap(browser, base, pid, label)
             check(browser.eval(NO_MARKUP_JS), "%s: no markup from the target's names" % label)
+            check(not browser.eval(STATUS_BAD_JS), "%s: the status line reports no failure (%s)" %
+                  (label, browser.eval("document.getElementById('status').textContent")))
             # The map from the keyboard: focus it, two steps right, one down.
             browser.eval("document.querySelector('#heapmap canvas.map').focus()")
             for key in ("ArrowRight", "ArrowRight", "ArrowDown"):

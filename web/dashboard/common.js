@@ -72,12 +72,16 @@ const HF = (() => {
 				headers.Authorization = 'Bearer ' + token;
 			const r = await fetch(path, {headers, cache: 'no-store'});
 			if (r.status === 401) {
-				try {
-					sessionStorage.removeItem(TOKEN_KEY);
-				} catch (e) {
+				// Only the token this request sent is wrong: one stored since is tried as it is.
+				if ((storedToken() || memoryToken) === token) {
+					try {
+						sessionStorage.removeItem(TOKEN_KEY);
+					} catch (e) {
+						// Storage refused: the token lives in memoryToken.
+					}
 					memoryToken = null;
+					await askToken();
 				}
-				await askToken();
 				continue;
 			}
 			if (!r.ok) {
@@ -171,10 +175,13 @@ const HF = (() => {
 		return e;
 	}
 
+	// The page's status line; a failure also goes to the console, where tests and users look.
 	function status(message, bad = false) {
 		const s = document.getElementById('status');
 		s.textContent = message;
 		s.classList.toggle('bad', bad);
+		if (bad)
+			console.error('heapfrag dashboard: ' + message);
 	}
 
 	// Runs fn now and then every ms milliseconds, one run at a time.

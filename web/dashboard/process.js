@@ -117,7 +117,8 @@
 		['fragmentation.external_ratio', 'external', palette.bins],
 	];
 	let points = [];
-	let historySeconds = 3600;
+	let step = 5;              // the history's seconds between points
+	let historySeconds = 3600; // how far back the charts reach
 
 	function timeAxis() {
 		return {
@@ -177,15 +178,27 @@
 
 	async function loadHistory() {
 		const h = await HF.api(base + '/history');
-		points = h.points;
-		if (h.step_seconds)
-			historySeconds = Math.max(historySeconds, h.step_seconds * h.points.length);
+		// Live points may have come first: they are newer than the history.
+		const live = points.filter((p) => !h.points.length || p.at > h.points[h.points.length - 1].at);
+		points = h.points.concat(live);
+		if (h.step_seconds) {
+			step = h.step_seconds;
+			historySeconds = Math.max(historySeconds, h.step_seconds * HISTORY_POINTS);
+		}
 		drawHistory();
 	}
 
-	// A point from the live document, under the history's own field names.
+	const HISTORY_POINTS = 720; // the daemon's ring holds as many
+
+	// A point from the live document, under the history's own field names and
+	// at its own time (the daemon's clock, like the history's).  Like the ring,
+	// the charts keep one point per step: a newer document within a step of
+	// the last kept point replaces the newest point instead of adding one.
 	function appendPoint(doc) {
-		const p = {at: Date.now() / 1000};
+		const last = points[points.length - 1];
+		if (doc.at === null || (last && doc.at <= last.at))
+			return;
+		const p = {at: doc.at, live: true};
 		for (const [name] of composition.concat(ratios))
 			p[name] = HF.get(doc, name);
 		if (doc.census === null || HF.get(doc, 'census.state') !== 'complete') {
@@ -193,7 +206,11 @@
 				if (name.startsWith('census.'))
 					p[name] = null;
 		}
-		points.push(p);
+		const kept = points.length > 1 ? points[points.length - 2] : null;
+		if (last && last.live && kept && p.at - kept.at < step)
+			points[points.length - 1] = p;
+		else
+			points.push(p);
 		drawHistory();
 	}
 
@@ -219,6 +236,10 @@
 
 	function renderSizes(doc) {
 		const all = HF.get(doc, 'census.free.sizes') || [];
+		const state = HF.get(doc, 'census.state');
+		document.getElementById('sizes-note').textContent = state === 'complete' ? ''
+			: state === null ? 'No heap census has been taken yet.'
+			: 'The latest heap census is ' + state + ': ' + (HF.get(doc, 'census.reason') || 'no sizes') + '.';
 		const used = all.map((b, i) => ({...b, i})).filter((b) => b.chunks > 0);
 		sizeBuckets = used;
 		sizeChart.data.labels = used.map((b) => sizeLabel(b.le));
@@ -322,9 +343,10 @@
 		const len = cellLength(r, k);
 		const start = r.startN + k * r.cell_bytes;
 		const f = 'regions.' + r.index + '.cells.' + k + '.';
+		// The cell's number and address are derived: its index and start + index * cell_bytes.
 		readout.replaceChildren(
-			'Heap ' + (r.index + 1) + ' (' + r.kind + ' arena ' + r.arena + '), cell ' + (k + 1) +
-			' of ' + r.cells.length + ': 0x' + start.toString(16) + ', ' + HF.bytes(len) +
+			'Heap ' + (r.index + 1) + ', cell ' + (k + 1) + ' of ' + r.cells.length + ' at 0x' +
+			start.toString(16) + ', ' + HF.bytes(len) +
 			'. In use ', HF.field(HF.el('span'), f + '0', r.cells[k][0], HF.bytes),
 			', free ', HF.field(HF.el('span'), f + '1', r.cells[k][1], HF.bytes),
 			', resident ', HF.field(HF.el('span'), f + '2', r.cells[k][2], HF.bytes), '.');
@@ -363,16 +385,21 @@
 			canvas.setAttribute('aria-label', 'Heap ' + (i + 1) + ' map, ' + r.cells.length +
 				' cells; arrow keys move between cells');
 			r.canvas = canvas;
-			const label = HF.el('p', {class: 'region'},
-				'Heap ' + (i + 1) + ': ' + r.kind + ' arena ' + r.arena + ', ' + r.start + '\u2013' + r.end +
-				' (' + HF.bytes(r.endN - r.startN) + ', ' + HF.bytes(r.cell_bytes) + ' a cell)');
+			const f = 'regions.' + i + '.';
+			const label = HF.el('p', {class: 'region'}, 'Heap ' + (i + 1) + ': ',
+				HF.field(HF.el('span'), f + 'kind', r.kind), ' arena ',
+				HF.field(HF.el('span'), f + 'arena', r.arena), ', ',
+				HF.field(HF.el('span'), f + 'start', r.start), '\u2013',
+				HF.field(HF.el('span'), f + 'end', r.end), ', cells of ',
+				HF.field(HF.el('span'), f + 'cell_bytes', r.cell_bytes, HF.bytes));
 			return HF.el('figure', {}, label, canvas);
 		});
 		map = {regions};
 		if (!doc.regions.length) {
-			mapBox.replaceChildren(HF.el('p', {class: 'none', text: doc.state === 'none'
-				? 'No heap census has been taken yet.'
-				: 'The heap census has no map: ' + (doc.reason || doc.state) + '.'}));
+			const why = {none: 'No heap census has been taken yet.',
+				complete: 'The heap census found no heap to map.'}[doc.state] ||
+				'The heap census has no map: ' + (doc.reason || doc.state) + '.';
+			mapBox.replaceChildren(HF.el('p', {class: 'none', text: why}));
 			return;
 		}
 		mapBox.replaceChildren(...blocks);
@@ -490,18 +517,18 @@
 
 	/* ---- sites and the flame graph ---- */
 
-	function frameName(f) {
-		if (!f)
-			return HF.UNKNOWN;
-		return f.function || (f.object ? f.object.split('/').pop() + '+' + f.offset : f.address);
-	}
-
-	function frameWhere(f) {
-		if (!f)
-			return '';
-		if (f.file)
-			return f.file.split('/').pop() + (f.line !== null ? ':' + f.line : '');
-		return f.object ? f.object.split('/').pop() : '';
+	// Frame 0's source file and line, or its object and offset in it.
+	function frameWhere(f, prefix) {
+		const td = HF.el('td');
+		if (f && f.file) {
+			td.append(HF.field(HF.el('span'), prefix + 'frames.0.file', f.file, (v) => v.split('/').pop()));
+			if (f.line !== null)
+				td.append(':', HF.field(HF.el('span'), prefix + 'frames.0.line', f.line));
+		} else if (f && f.object) {
+			td.append(HF.field(HF.el('span'), prefix + 'frames.0.object', f.object, (v) => v.split('/').pop()),
+				  '+', HF.field(HF.el('span'), prefix + 'frames.0.offset', f.offset));
+		}
+		return td;
 	}
 
 	async function refreshSites(doc) {
@@ -526,23 +553,28 @@
 			note.textContent = e.message;
 			table.hidden = true;
 			document.getElementById('flame').replaceChildren();
+			document.getElementById('flame-note').textContent = '';
 			return;
 		}
 		table.hidden = false;
-		table.dataset.source = SITES;
-		note.textContent = (s.sampled
-			? 'Estimated from libptm\'s samples (one per ' + HF.bytes(s.sample_interval_bytes) +
-			  ' allocated, on average): the sites with the most live bytes'
-			: 'The sites whose live blocks hold the most free bytes on their pages, then the most live bytes') +
-			'; frame 0 called the allocator.';
+		document.getElementById('sites-section').dataset.source = SITES;
+		if (s.sampled)
+			note.replaceChildren('Estimated from libptm\'s samples (one per ',
+				HF.field(HF.el('span'), 'sample_interval_bytes', s.sample_interval_bytes, HF.bytes),
+				' allocated, on average): the sites with the most live bytes; frame 0 called the allocator.');
+		else
+			note.textContent = 'The sites whose live blocks hold the most free bytes on their pages, then ' +
+				'the most live bytes; frame 0 called the allocator.';
 		table.querySelector('tbody').replaceChildren(...s.sites.map((site, i) => {
 			const f = 'sites.' + i + '.';
 			const top = site.frames[0];
+			// The site's name: its label, frame 0's function, or frame 0's address.
+			const name = site.label !== null ? ['label', site.label]
+				: top && top.function !== null ? ['frames.0.function', top.function]
+				: ['frames.0.address', top ? top.address : null];
 			return HF.el('tr', {},
-				HF.field(HF.el('td'), site.label !== null ? f + 'label' : f + 'frames.0.function',
-					 site.label !== null ? site.label : top ? top.function : null,
-					 (v) => v !== null ? v : frameName(top)),
-				HF.el('td', {text: frameWhere(top)}),
+				HF.field(HF.el('td'), f + name[0], name[1]),
+				frameWhere(top, f),
 				HF.field(HF.el('td', {class: 'num'}), f + 'live_bytes', site.live_bytes, HF.bytes),
 				HF.field(HF.el('td', {class: 'num'}), f + 'live_allocations', site.live_allocations, HF.count),
 				HF.field(HF.el('td', {class: 'num'}), f + 'requested_bytes', site.requested_bytes, HF.bytes),
@@ -634,10 +666,12 @@
 	loadHistory().catch((e) => HF.status('Could not read the history: ' + e.message, true));
 
 	let sectionsStarted = false;
+	let docOk = false; // the process document answered last time
 
 	HF.every(2000, async () => {
 		try {
 			latest = await HF.api(base);
+			docOk = true;
 			if (!sectionsStarted) {
 				sectionsStarted = true;
 				HF.every(5000, refreshSections);
@@ -648,12 +682,16 @@
 			appendPoint(latest);
 			HF.status('Updated ' + new Date().toLocaleTimeString() + '.');
 		} catch (e) {
+			docOk = false;
 			HF.status(e.status === 404 ? 'Process ' + pid + ' is not traced: ' + e.message
 				: 'Could not read process ' + pid + ': ' + e.message, true);
 		}
 	});
 
 	async function refreshSections() {
+		// A process no longer served (detached, or its retention over) has no parts to read.
+		if (!docOk)
+			return;
 		const jobs = [
 			HF.api(base + '/heapmap').then(renderMap),
 			refreshArenas(),
