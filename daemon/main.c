@@ -42,13 +42,21 @@ static int install_signals(void)
 /* The token is the file's first line. */
 static char *read_token(const char *path)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	size_t cap = 4096;
+	char *line = malloc(cap);
 	ssize_t len;
-	FILE *f = fopen(path, "r");
+	FILE *f = line ? fopen(path, "r") : NULL;
 
-	if (!f)
+	if (!f) {
+		free(line);
 		return NULL;
+	}
+	/*
+	 * The secret is read straight into line, never through stdio's buffer
+	 * (freed unwiped by fclose), in one allocation that getline does not
+	 * grow for a token under 4 KiB.
+	 */
+	setvbuf(f, NULL, _IONBF, 0);
 	len = getline(&line, &cap, f);
 	fclose(f);
 	if (len <= 0) {

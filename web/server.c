@@ -346,6 +346,8 @@ static int read_pem(const char *path, const char *what, char **out, size_t *len)
 		       strerror(-err));
 		return err;
 	}
+	/* The key goes straight into text, never through stdio's buffer (freed unwiped). */
+	setvbuf(f, NULL, _IONBF, 0);
 	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
 	    st.st_size > MAX_PEM_BYTES) {
 		hf_log(HF_LOG_ERROR, "http: the TLS %s %s is not a regular file of 1 byte to 1 MiB",

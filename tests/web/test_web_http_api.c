@@ -359,7 +359,14 @@ static void test_history_outlives_its_process(void)
 		return;
 	snprintf(body, sizeof(body), "{\"pid\":%d,\"mode\":\"exact\"}", (int)w);
 	url_of(url, sizeof(url), "/api/v1/processes");
-	r = http_do("POST", url, body, strlen(body), NULL);
+	/* 422 until the workload's dynamic linker has loaded libc. */
+	for (int i = 0; i < 50; i++) {
+		r = http_do("POST", url, body, strlen(body), NULL);
+		if (r.status != 422)
+			break;
+		http_free(&r);
+		usleep(100 * 1000);
+	}
 	CHECK_MSG(r.status == 201, "attach: %ld %s", r.status, r.body);
 	http_free(&r);
 	sleep(2);
