@@ -213,6 +213,22 @@ static void test_curl_command_line(const char *dir)
 		pclose(f);
 	}
 	CHECK_STR_EQ(code, "401");
+
+	/*
+	 * TLS 1.2 and 1.3 only: a client that speaks at most 1.1 gets no
+	 * handshake.  OpenSSL's security level 0 lets this curl offer 1.0 and
+	 * 1.1 at all, so that the refusal is the server's.
+	 */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert '%s' --tlsv1 --tls-max 1.1 --ciphers 'DEFAULT@SECLEVEL=0' "
+		 "-o /dev/null https://127.0.0.1:%d/healthz 2>/dev/null",
+		 dir_ca, hf_port);
+	CHECK_MSG(system(cmd) != 0, "a TLS 1.1 client was served");
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --cacert '%s' --tlsv1.2 --tls-max 1.2 -o /dev/null "
+		 "https://127.0.0.1:%d/healthz",
+		 dir_ca, hf_port);
+	CHECK_MSG(run(cmd) == 0, "a TLS 1.2 client was not served");
 }
 
 /* An instant query of the local Prometheus (plain HTTP on loopback); -1 when empty. */
