@@ -37,6 +37,7 @@
 
 #include "account.h"
 #include "census_worker.h"
+#include "cgroup.h"
 #include "history.h"
 #include "sites.h"
 #include "symbolize.h"
@@ -171,6 +172,8 @@ static void fill_identity(struct hf_registry *r, struct proc *p, const char *com
 	snprintf(s->comm, sizeof(s->comm), "%s", comm);
 	if (hf_proc_read_exe(p->pid, s->exe, sizeof(s->exe)) != 0)
 		s->exe[0] = '\0';
+	/* Unknown ("") when unreadable; every snapshot reads it again. */
+	hf_cgroup_read(p->pid, &s->cgroup);
 	s->state = HF_STATE_RUNNING;
 	s->mode = p->mode;
 	s->allocator.kind = p->target_known ? p->target.kind : HF_ALLOC_UNKNOWN;
@@ -1579,13 +1582,19 @@ static void tick(struct hf_registry *r)
 	for (size_t i = 0; i < n && rr; i++) {
 		struct proc *p = batch[i];
 		struct hf_regions regions;
+		struct hf_cgroup cgroup;
 		struct hf_raw raw;
+		bool cgroup_read;
 		int err;
 
 		err = measure(r, p, &raw, &regions, rr);
+		/* A process can be moved to another cgroup at any time. */
+		cgroup_read = !err && hf_cgroup_read(p->pid, &cgroup) == 0;
 		now = now_unix();
 		pthread_mutex_lock(&r->lock);
 		if (!err && !p->dead && !p->exited) {
+			if (cgroup_read)
+				p->snap.cgroup = cgroup;
 			apply(r, p, &raw, &regions, rr, now);
 			p->raw = raw;
 			p->regions = regions;

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "census.h"
+#include "cgroup.h"
 
 #define HF_UNKNOWN  UINT64_MAX
 #define hf_known(v) ((v) != HF_UNKNOWN)
@@ -253,6 +254,8 @@ struct hf_snapshot {
 	double start_time; /* Unix seconds, from /proc/PID/stat starttime */
 	char comm[HF_COMM_LEN + 1];
 	char exe[HF_PATH_LEN];
+	/* Its cgroup and Kubernetes pod and container (cgroup.h), as of the last snapshot. */
+	struct hf_cgroup cgroup;
 	enum hf_state state;
 	enum hf_mode mode;
 	struct hf_allocator_id allocator;

@@ -219,12 +219,15 @@ json_t *hf_json_arenas(const struct hf_snapshot *s)
 	return arr;
 }
 
+/* cgroup, pod_uid and container_id are null where unknown (cgroup.h). */
 static json_t *j_identity(const struct hf_snapshot *s)
 {
-	return json_pack("{s:i,s:o,s:o,s:o,s:o,s:s,s:s}", "pid", (int)s->pid, "at", j_real(s->at),
-			 "start_time", j_real(s->start_time), "comm", j_text(s->comm), "exe",
-			 j_text_or_null(s->exe), "state", hf_state_name(s->state), "mode",
-			 hf_mode_name(s->mode));
+	return json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:s}", "pid", (int)s->pid, "at",
+			 j_real(s->at), "start_time", j_real(s->start_time), "comm", j_text(s->comm),
+			 "exe", j_text_or_null(s->exe), "cgroup", j_text_or_null(s->cgroup.path),
+			 "pod_uid", j_str_or_null(s->cgroup.pod_uid), "container_id",
+			 j_str_or_null(s->cgroup.container_id), "state", hf_state_name(s->state),
+			 "mode", hf_mode_name(s->mode));
 }
 
 static json_t *j_heap(const struct hf_heap *h)

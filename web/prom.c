@@ -107,9 +107,11 @@ static void put_label(struct hf_buf *b, const char *name, const char *value)
 }
 
 /*
- * Starts a sample line: name{pid="..",comm=".." and, for each extra name
- * that is set, ,name="value"}.  Most families have one extra label; the
- * call-latency histogram has two (op and le).
+ * Starts a sample line: name{pid="..",comm="..", the process's cgroup,
+ * pod_uid and container_id where known (an unknown one is left out, as
+ * Prometheus reads an empty label), and, for each extra name that is set,
+ * ,name="value"}.  Most families have one extra label; the call-latency
+ * histogram has two (op and le).
  */
 static void sample_start_labels(struct hf_buf *b, const char *name, const struct hf_snapshot *s,
 				const char *name1, const char *value1, const char *name2,
@@ -121,6 +123,12 @@ static void sample_start_labels(struct hf_buf *b, const char *name, const struct
 	hf_buf_puts(b, "\",comm=\"");
 	hf_prom_escape(b, s->comm);
 	hf_buf_puts(b, "\"");
+	if (s->cgroup.path[0])
+		put_label(b, "cgroup", s->cgroup.path);
+	if (s->cgroup.pod_uid[0])
+		put_label(b, "pod_uid", s->cgroup.pod_uid);
+	if (s->cgroup.container_id[0])
+		put_label(b, "container_id", s->cgroup.container_id);
 	if (name1)
 		put_label(b, name1, value1);
 	if (name2)

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup_labels.h"
 #include "check.h"
 #include "harness.h"
 
@@ -129,7 +130,7 @@ static void every_call(const char *mode)
 	struct th_workload w;
 	struct th_daemon d;
 	json_t *truth, *doc, *lat, *calls;
-	char line[160];
+	char line[2400];
 	char *metrics;
 
 	if (th_start_traced(&w, "mixed", args, NULL, &d, dargs) != 0) {
@@ -155,10 +156,13 @@ static void every_call(const char *mode)
 		char key[64];
 		double prom_count;
 
+		char labels[2048];
+
+		hf_test_cgroup_labels(doc, labels, sizeof(labels));
 		snprintf(line, sizeof(line),
-			 "heapfrag_allocator_call_duration_seconds_count{pid=\"%d\",comm=\"mixed\","
-			 "op=\"%s\"} ",
-			 (int)w.pid, op);
+			 "heapfrag_allocator_call_duration_seconds_count{pid=\"%d\",comm=\"mixed\""
+			 "%s,op=\"%s\"} ",
+			 (int)w.pid, labels, op);
 		prom_count = metrics ? prom_value(metrics, line) : NAN;
 		if (!exact) {
 			CHECK_MSG(json_is_null(json_object_get(calls, op)),

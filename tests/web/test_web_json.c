@@ -19,6 +19,9 @@ static const char *const doc_keys[] = {
 	"start_time",
 	"comm",
 	"exe",
+	"cgroup",
+	"pod_uid",
+	"container_id",
 	"state",
 	"mode",
 	"allocator.name",
@@ -405,6 +408,36 @@ static void test_history_point_names_fields_and_nulls_the_unknown(void)
 	json_decref(j);
 }
 
+/* cgroup, pod_uid and container_id: null where unknown, the names as parsed where known. */
+static void test_cgroup_and_kubernetes_names(void)
+{
+	static const char text[] = "0::/kubepods/burstable/pod6d3a1e2b-8c4f-4a5e-9b7d-0f1e2d3c4b5a/"
+				   "4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+				   "/x\"\xff\n";
+	static struct hf_snapshot s;
+	json_t *doc, *sum;
+
+	fixture_exact(&s, 5, "k");
+	doc = hf_json_process(&s, NULL);
+	CHECK(json_is_null(at(doc, "cgroup")) && json_is_null(at(doc, "pod_uid")) &&
+	      json_is_null(at(doc, "container_id")));
+	json_decref(doc);
+	CHECK(hf_cgroup_parse(text, sizeof(text) - 1, &s.cgroup) == 0);
+	doc = hf_json_process(&s, NULL);
+	sum = hf_json_process_summary(&s);
+	CHECK_STR_EQ(json_string_value(at(doc, "cgroup")),
+		     "/kubepods/burstable/pod6d3a1e2b-8c4f-4a5e-9b7d-0f1e2d3c4b5a/"
+		     "4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c/x\"?");
+	CHECK_STR_EQ(json_string_value(at(doc, "pod_uid")), "6d3a1e2b-8c4f-4a5e-9b7d-0f1e2d3c4b5a");
+	CHECK_STR_EQ(json_string_value(at(doc, "container_id")),
+		     "4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c");
+	CHECK(json_equal(at(doc, "cgroup"), at(sum, "cgroup")));
+	CHECK(json_equal(at(doc, "pod_uid"), at(sum, "pod_uid")));
+	CHECK(json_equal(at(doc, "container_id"), at(sum, "container_id")));
+	json_decref(doc);
+	json_decref(sum);
+}
+
 int main(void)
 {
 	test_history_point_names_fields_and_nulls_the_unknown();
@@ -418,5 +451,6 @@ int main(void)
 	test_latency_document_has_per_bucket_counts_in_seconds();
 	test_latency_ops_are_null_when_calls_are_not_timed();
 	test_libptm_document_matches_the_snapshot();
+	test_cgroup_and_kubernetes_names();
 	return hf_test_done();
 }

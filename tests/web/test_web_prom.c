@@ -623,6 +623,9 @@ static void test_recycled_pid_writes_one_libptm_and_latency_series(void)
 /* promtool's own parser and linter, on every family with known values. */
 static void test_promtool_accepts_the_new_families(void)
 {
+	static const char cgroup[] = "0::/kubepods/burstable/pod6d3a1e2b-8c4f-4a5e-9b7d-0f1e2d3c4b5a/"
+				     "4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+				     "/q\"\\\xff\n";
 	static struct hf_snapshot s[2];
 	struct hf_daemon_stats st = {.tracked_processes = 2};
 	char path[] = "/tmp/hf-web-prom-XXXXXX", cmd[256];
@@ -639,6 +642,7 @@ static void test_promtool_accepts_the_new_families(void)
 	fixture_libptm(&s[0], 10, "ptm");
 	fixture_exact(&s[1], 11, "glibc");
 	top_sites(&s[1]);
+	CHECK(hf_cgroup_parse(cgroup, sizeof(cgroup) - 1, &s[1].cgroup) == 0);
 	text = scrape(s, 2, &st);
 	fd = mkstemp(path);
 	CHECK(fd >= 0);
@@ -652,6 +656,58 @@ static void test_promtool_accepts_the_new_families(void)
 	CHECK_MSG(system(cmd) == 0, "promtool check metrics refused %s", path);
 	unlink(path);
 	free(text);
+}
+
+/*
+ * The cgroup labels follow comm on every per-process sample, escaped; a
+ * cgroup name cannot close the label set or add a label of its own.
+ */
+static void test_cgroup_labels_on_every_process_sample(void)
+{
+	static const char text[] = "0::/kubepods.slice/kubepods-burstable.slice/"
+				   "kubepods-burstable-pod6d3a1e2b_8c4f_4a5e_9b7d_0f1e2d3c4b5a.slice/"
+				   "cri-containerd-4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+				   ".scope/a\"},pod_uid=\"x\\\xff\n";
+	static const char labels[] =
+		"{pid=\"12\",comm=\"k\",cgroup=\"/kubepods.slice/kubepods-burstable.slice/"
+		"kubepods-burstable-pod6d3a1e2b_8c4f_4a5e_9b7d_0f1e2d3c4b5a.slice/"
+		"cri-containerd-4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"
+		".scope/a\\\"},pod_uid=\\\"x\\\\?\",pod_uid=\"6d3a1e2b-8c4f-4a5e-9b7d-0f1e2d3c4b5a\","
+		"container_id=\"4f8c1f2d9e0b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c\"";
+	static struct hf_snapshot s[2];
+	struct hf_daemon_stats st = {0};
+	char want[1024], *text_out;
+	int samples = 0, labelled = 0;
+
+	fixture_exact(&s[0], 12, "k");
+	top_sites(&s[0]);
+	CHECK(hf_cgroup_parse(text, sizeof(text) - 1, &s[0].cgroup) == 0);
+	fixture_exact(&s[1], 13, "plain");
+	text_out = scrape(s, 2, &st);
+	snprintf(want, sizeof(want), "heapfrag_heap_requested_bytes%s} 2002\n", labels);
+	CHECK_MSG(line_starting(text_out, want), "no line %s", want);
+	snprintf(want, sizeof(want), "heapfrag_allocator_calls_total%s,op=\"malloc\"} 1001\n",
+		 labels);
+	CHECK_MSG(line_starting(text_out, want), "no line %s", want);
+	/* Unknown: no cgroup label at all, not an empty one. */
+	CHECK(line_starting(text_out, "heapfrag_heap_requested_bytes{pid=\"13\",comm=\"plain\"} "
+				      "2002\n"));
+	/* Every sample of pid 12 carries them; none of pid 13 does. */
+	for (const char *p = text_out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		const char *brace = strchr(p, '{'), *nl = strchr(p, '\n');
+
+		if (*p == '#' || !brace || (nl && brace > nl))
+			continue;
+		if (strncmp(brace, "{pid=\"12\"", 9) == 0) {
+			samples++;
+			labelled += strncmp(brace, labels, strlen(labels)) == 0;
+		}
+		if (strncmp(brace, "{pid=\"13\"", 9) == 0)
+			CHECK(strncmp(brace, "{pid=\"13\",comm=\"plain\",cgroup", 29) != 0);
+	}
+	CHECK(samples > 50);
+	CHECK_EQ_U64(labelled, samples);
+	free(text_out);
 }
 
 int main(void)
@@ -671,5 +727,6 @@ int main(void)
 	test_libptm_sampled_and_latency_absent_when_unknown();
 	test_recycled_pid_writes_one_libptm_and_latency_series();
 	test_promtool_accepts_the_new_families();
+	test_cgroup_labels_on_every_process_sample();
 	return hf_test_done();
 }

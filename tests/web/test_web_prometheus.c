@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "cgroup_labels.h"
 #include "check.h"
 #include "web_harness.h"
 
@@ -105,14 +106,24 @@ static double promql(int prom_port, const char *query)
 	return v;
 }
 
+/* The labels that follow comm for pid p, as its JSON document has them. */
+static void cgroup_labels(pid_t p, char *out, size_t len)
+{
+	json_t *doc = rest_doc(p, "");
+
+	hf_test_cgroup_labels(doc, out, len);
+	json_decref(doc);
+}
+
 /* The exact sample line of family for pid p with value v, or a note of what the scrape lacks. */
 static void check_scrape_line(const char *scrape, const char *family, pid_t p, const char *extra,
 			      json_int_t v)
 {
-	char want[320];
+	char want[2560], labels[2048];
 
-	snprintf(want, sizeof(want), "%s{pid=\"%d\",comm=\"web_workload\"%s} %lld\n", family,
-		 (int)p, extra, (long long)v);
+	cgroup_labels(p, labels, sizeof(labels));
+	snprintf(want, sizeof(want), "%s{pid=\"%d\",comm=\"web_workload\"%s%s} %lld\n", family,
+		 (int)p, labels, extra, (long long)v);
 	CHECK_MSG(strstr(scrape, want) != NULL, "the scrape lacks %s", want);
 }
 
@@ -150,7 +161,7 @@ static void check_libptm_lines(const char *scrape, pid_t p)
 
 static void test_promtool_accepts_a_live_scrape(const char *dir, pid_t w, pid_t p)
 {
-	char url[128], file[512], cmd[1200], want[256];
+	char url[128], file[512], cmd[1200];
 	struct http_reply r;
 	FILE *f;
 	int status;
@@ -159,11 +170,8 @@ static void test_promtool_accepts_a_live_scrape(const char *dir, pid_t w, pid_t 
 	r = http_get(url);
 	CHECK(r.status == 200);
 	CHECK_STR_EQ(http_header(&r, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-	snprintf(want, sizeof(want),
-		 "heapfrag_allocator_calls_total{pid=\"%d\",comm=\"web_workload\",op=\"malloc\"} "
-		 "%lld\n",
-		 (int)w, (long long)rest_value(w, "counters.malloc"));
-	CHECK_MSG(strstr(r.body, want) != NULL, "the scrape lacks %s", want);
+	check_scrape_line(r.body, "heapfrag_allocator_calls_total", w, ",op=\"malloc\"",
+			  rest_value(w, "counters.malloc"));
 	check_libptm_lines(r.body, p);
 	snprintf(file, sizeof(file), "%s/scrape.txt", dir);
 	f = fopen(file, "w");
