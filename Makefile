@@ -3,7 +3,7 @@
 # list of what heapfrag needs to build, test and benchmark.
 DEB_PACKAGES := build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev \
 	zlib1g-dev libmicrohttpd-dev libjansson-dev libcapstone-dev libdw-dev systemtap-sdt-dev \
-	libcurl4-openssl-dev curl strace python3 binutils libc6-dbg bpftrace prometheus \
+	libcurl4-openssl-dev curl strace python3 python3-yaml binutils libc6-dbg bpftrace prometheus \
 	redis-server redis-tools libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 wrk valgrind \
 	clang-format golang-go chromium libjs-chart.js openssl libcap2-bin
 
