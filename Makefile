@@ -16,8 +16,10 @@ CMAKE_ARGS += -DHF_WERROR=ON
 endif
 
 FUZZ_SECONDS ?= 600
+SOAK_SECONDS ?= 600
+SOAK        := $(abspath $(BUILD))/tests/soak_daemon_stays_flat_and_right_under_churn_kills_and_http
 
-.PHONY: all deps build sanitize test demo format bench fuzz clean
+.PHONY: all deps build sanitize test demo format bench fuzz soak clean
 
 all: build
 
@@ -59,6 +61,13 @@ bench: build
 fuzz: build
 	tests/fuzz/run_fuzz.sh $(BUILD)/tests/fuzz_census tests/fuzz/census $(FUZZ_SECONDS) \
 		$(BUILD)/tests/fuzz
+
+# The soak for SOAK_SECONDS in each mode (make test runs it for 60 s, passive):
+# prints its figures, and fails if heapfragd grew, left a process stopped or
+# miscounted.  As root.
+soak: build
+	HF_BUILD_DIR=$(abspath $(BUILD)) HF_SOURCE_DIR=$(CURDIR) $(SOAK) $(SOAK_SECONDS) passive
+	HF_BUILD_DIR=$(abspath $(BUILD)) HF_SOURCE_DIR=$(CURDIR) $(SOAK) $(SOAK_SECONDS) exact
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

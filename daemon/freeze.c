@@ -146,6 +146,36 @@ int hf_freeze(pid_t pid, struct hf_freeze *f)
 	return 0;
 }
 
+/*
+ * A held thread that cannot be detached was killed: SIGKILL is the one
+ * thing that ends a ptrace stop.  Its death is reported to its tracer
+ * first, and its parent cannot reap it until the tracer has: left alone,
+ * it would stay a zombie for as long as heapfragd runs, its parent (a
+ * shell, a service manager) never learning that it ended.  It takes a
+ * moment to finish dying (milliseconds, unless it is stuck in the kernel),
+ * so it is waited for, up to 2 s.
+ */
+static void reap_killed(pid_t tid)
+{
+	double deadline = monotonic() + 2.0;
+	int status;
+
+	for (;;) {
+		pid_t got = waitpid(tid, &status, WNOHANG | __WALL);
+
+		if (got == tid || (got < 0 && errno != EINTR))
+			return;
+		if (monotonic() > deadline) {
+			hf_log(HF_LOG_WARN,
+			       "thread %d was killed while held and did not die within 2 s; its "
+			       "parent cannot reap it while heapfragd runs",
+			       (int)tid);
+			return;
+		}
+		usleep(100);
+	}
+}
+
 double hf_thaw(struct hf_freeze *f)
 {
 	double held_for = f->since ? monotonic() - f->since : 0;
@@ -167,7 +197,9 @@ double hf_thaw(struct hf_freeze *f)
 			if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP)
 				f->sigs[i] = WSTOPSIG(status);
 		}
-		ptrace(PTRACE_DETACH, f->tids[i], 0, (void *)(long)f->sigs[i]);
+		if (ptrace(PTRACE_DETACH, f->tids[i], 0, (void *)(long)f->sigs[i]) != 0 &&
+		    errno == ESRCH)
+			reap_killed(f->tids[i]);
 	}
 	free(f->tids);
 	free(f->sigs);

@@ -836,17 +836,11 @@ static void adopt(struct hf_registry *r, pid_t pid, bool fresh_exec)
 	hf_census_worker_kick(r->census);
 }
 
-static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
+/* p has ended: its final counts, its probes let go, listed as exited (r->lock held). */
+static void end_process(struct hf_registry *r, struct proc *p)
 {
 	struct hf_raw raw;
-	struct proc *p;
 
-	pthread_mutex_lock(&r->lock);
-	p = find_running(r, (pid_t)ev->pid);
-	if (!p || (ev->start_boottime && ev->start_boottime / NS_PER_TICK != p->start_ticks)) {
-		pthread_mutex_unlock(&r->lock);
-		return;
-	}
 	/* The final counts, with the regions as they were last seen. */
 	if (hf_tracer_read(r->tracer, p->pid, &raw) == 0 && p->regions_known) {
 		raw.calls_known = p->mode == HF_MODE_EXACT;
@@ -859,8 +853,35 @@ static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
 	p->exited = true;
 	p->exited_at = now_unix();
 	p->snap.state = HF_STATE_EXITED;
+}
+
+static void on_exit_event(struct hf_registry *r, const struct hfb_event *ev)
+{
+	struct proc *p;
+
+	pthread_mutex_lock(&r->lock);
+	p = find_running(r, (pid_t)ev->pid);
+	if (!p || (ev->start_boottime && ev->start_boottime / NS_PER_TICK != p->start_ticks)) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	end_process(r, p);
 	pthread_mutex_unlock(&r->lock);
 	hf_log(HF_LOG_INFO, "process %d exited", (int)ev->pid);
+}
+
+/*
+ * Has p ended, though no exit event said so?  A child that ends while its
+ * fork is still being handled is listed from a zombie's /proc, after its
+ * exit event found nothing to end, and a full ring buffer loses events:
+ * without this such a process would stay listed as running for good.
+ */
+static bool ended_unseen(const struct proc *p)
+{
+	struct hf_proc_stat st;
+
+	return hf_proc_read_stat(p->pid, &st) != 0 || st.state == 'Z' || st.state == 'X' ||
+	       st.start_ticks != p->start_ticks;
 }
 
 static void on_fork_event(struct hf_registry *r, const struct hfb_event *ev)
@@ -1601,6 +1622,18 @@ static void tick(struct hf_registry *r)
 			p->regions_known = true;
 		}
 		pthread_mutex_unlock(&r->lock);
+		if (err && ended_unseen(p)) {
+			bool ended = false;
+
+			pthread_mutex_lock(&r->lock);
+			if (!p->dead && !p->exited) {
+				end_process(r, p);
+				ended = true;
+			}
+			pthread_mutex_unlock(&r->lock);
+			if (ended)
+				hf_log(HF_LOG_INFO, "process %d ended (seen in /proc)", p->pid);
+		}
 		if (err && err != -ESRCH)
 			hf_log(HF_LOG_DEBUG, "cannot measure process %d: %s", p->pid,
 			       strerror(-err));
