@@ -147,29 +147,40 @@ int hf_freeze(pid_t pid, struct hf_freeze *f)
 }
 
 /*
- * A held thread that cannot be detached was killed: SIGKILL is the one
- * thing that ends a ptrace stop.  Its death is reported to its tracer
- * first, and its parent cannot reap it until the tracer has: left alone,
- * it would stay a zombie for as long as heapfragd runs, its parent (a
- * shell, a service manager) never learning that it ended.  It takes a
- * moment to finish dying (milliseconds, unless it is stuck in the kernel),
- * so it is waited for, up to 2 s.
+ * Held threads that cannot be detached were killed: SIGKILL is the one
+ * thing that ends a ptrace stop.  Their deaths are reported to their
+ * tracer first, and their parent cannot reap the process until the tracer
+ * has reaped every one of them: left alone, it would stay a zombie for as
+ * long as heapfragd runs, its parent (a shell, a service manager) never
+ * learning that it ended.  They take a moment to finish dying (milliseconds,
+ * unless stuck in the kernel), and a leader only becomes reapable after its
+ * other threads, so all are polled together, for up to 2 s.
  */
-static void reap_killed(pid_t tid)
+static void reap_killed(pid_t *tids, size_t n)
 {
 	double deadline = monotonic() + 2.0;
-	int status;
+	size_t left = n;
 
-	for (;;) {
-		pid_t got = waitpid(tid, &status, WNOHANG | __WALL);
+	while (left) {
+		for (size_t i = 0; i < n; i++) {
+			int status;
+			pid_t got;
 
-		if (got == tid || (got < 0 && errno != EINTR))
+			if (tids[i] <= 0)
+				continue;
+			got = waitpid(tids[i], &status, WNOHANG | __WALL);
+			if (got == tids[i] || (got < 0 && errno != EINTR)) {
+				tids[i] = -1;
+				left--;
+			}
+		}
+		if (!left)
 			return;
 		if (monotonic() > deadline) {
 			hf_log(HF_LOG_WARN,
-			       "thread %d was killed while held and did not die within 2 s; its "
-			       "parent cannot reap it while heapfragd runs",
-			       (int)tid);
+			       "%zu threads were killed while held and did not die within 2 s; "
+			       "their parent cannot reap them while heapfragd runs",
+			       left);
 			return;
 		}
 		usleep(100);
@@ -179,6 +190,7 @@ static void reap_killed(pid_t tid)
 double hf_thaw(struct hf_freeze *f)
 {
 	double held_for = f->since ? monotonic() - f->since : 0;
+	size_t killed = 0; /* the first ones of f->tids[] now list the killed threads */
 
 	for (size_t i = 0; f->tids && i < f->n; i++) {
 		if (f->tids[i] <= 0)
@@ -199,8 +211,10 @@ double hf_thaw(struct hf_freeze *f)
 		}
 		if (ptrace(PTRACE_DETACH, f->tids[i], 0, (void *)(long)f->sigs[i]) != 0 &&
 		    errno == ESRCH)
-			reap_killed(f->tids[i]);
+			f->tids[killed++] = f->tids[i];
 	}
+	if (killed)
+		reap_killed(f->tids, killed);
 	free(f->tids);
 	free(f->sigs);
 	memset(f, 0, sizeof(*f));

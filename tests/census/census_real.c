@@ -21,6 +21,8 @@
  *                           walks after a changing one are held, and complete
  */
 #include <math.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -781,6 +783,71 @@ out:
 	}
 }
 
+/*
+ * A process killed with SIGKILL while the census holds it (--census-stop,
+ * four threads churning): heapfragd, its tracer, must reap its threads, or
+ * its parent (this test) could never reap it.  Five times, each caught in
+ * the hold (/proc/PID/stat state 't').
+ */
+static void killed_held(void)
+{
+	const char *args[] = {"--mode", "2", "--threads", "4", NULL};
+	const char *dargs[] = {"-m", "passive", "-i", "0.2", "--census-interval", "0.02",
+			       "--census-budget", "100", "--census-stop", NULL};
+	int caught = 0, reaped = 0;
+
+	for (int run = 0; run < 5; run++) {
+		struct th_workload w;
+		struct th_daemon d;
+		char line[256], path[64], stat[512];
+		double until;
+		bool held = false, gone = false;
+		long status;
+
+		if (th_start_traced(&w, "census_workload", args, NULL, &d, dargs) != 0) {
+			CHECK_MSG(0, "census_workload under heapfragd did not start");
+			return;
+		}
+		th_workload_go(&w);
+		CHECK(read_until(&w, "CHURNING", line, sizeof(line)));
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)w.pid);
+		for (until = now() + 10; !held && now() < until;) {
+			FILE *f = fopen(path, "r");
+			size_t n = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+			char *paren;
+
+			if (f)
+				fclose(f);
+			stat[n] = '\0';
+			paren = strrchr(stat, ')');
+			held = paren && paren[1] == ' ' && paren[2] == 't';
+		}
+		caught += held;
+		kill(w.pid, SIGKILL);
+		for (until = now() + 3; !gone && now() < until;) {
+			gone = waitpid(w.proc, NULL, WNOHANG) == w.proc;
+			if (!gone)
+				usleep(1000);
+		}
+		reaped += gone;
+		CHECK_MSG(gone, "run %d: killed %s the census held it, not reaped within 3 s", run,
+			  held ? "while" : "before");
+		if (gone) {
+			th_untrack(w.proc);
+			close(w.in_fd);
+			fclose(w.out);
+		} else {
+			th_workload_kill(&w);
+		}
+		json_decref(th_get(&d, "/healthz", &status));
+		CHECK_MSG(status == 200, "heapfragd answers after the kill");
+		CHECK_EQ_U64(th_daemon_stop(&d), 0);
+	}
+	printf("killed while held: %d of 5 caught in the hold, %d reaped by their parent\n", caught,
+	       reaped);
+	CHECK(caught >= 3);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -800,6 +867,8 @@ int main(int argc, char **argv)
 		scribble();
 	else if (strcmp(what, "churn_stop_busy") == 0)
 		churn_stop_busy();
+	else if (strcmp(what, "killed_held") == 0)
+		killed_held();
 	else if (strcmp(what, "libptm") == 0) {
 		const char *ptm = th_libptm();
 
@@ -810,7 +879,7 @@ int main(int argc, char **argv)
 		many();
 	else {
 		fprintf(stderr, "usage: census_real seed|seed_stop|caches|caches_heuristic|churn|"
-				"scribble|libptm|many\n");
+				"scribble|libptm|many|killed_held\n");
 		return 2;
 	}
 	return hf_test_done();
