@@ -286,8 +286,8 @@ int hf_cgroup_parse(const char *text, size_t len, struct hf_cgroup *out)
 		s = nl + 1;
 	}
 	for (int i = 0; i < NR_PICKS && !chosen; i++)
-		if (have[i] &&
-		    hf_cgroup_kube(picks[i].path, picks[i].path_len, out->pod_uid, out->container_id))
+		if (have[i] && hf_cgroup_kube(picks[i].path, picks[i].path_len, out->pod_uid,
+					      out->container_id))
 			chosen = &picks[i];
 	for (int i = 0; i < NR_PICKS && !chosen; i++)
 		if (have[i])

@@ -40,8 +40,8 @@ static const struct kube_case kube_cases[] = {
 	{"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
 	 ".slice/cri-containerd-" CID ".scope",
 	 UID, CID},
-	{"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_
-	 ".slice/crio-" CID ".scope",
+	{"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" UID_ ".slice/crio-" CID
+	 ".scope",
 	 UID, CID},
 	{"/kubepods.slice/kubepods-pod" UID_ ".slice/docker-" CID ".scope", UID, CID},
 	/* CRI-O's conmon runs in the pod, but is not the container. */
@@ -130,8 +130,8 @@ static void test_lines(void)
 	CHECK(parse("0::/a", &cg) == 0 && strcmp(cg.path, "/a") == 0);
 
 	/* Hybrid: v2 preferred over every v1 line. */
-	CHECK(parse("12:memory:/mem\n1:name=systemd:/user.slice\n0::/user.slice/x.scope\n",
-		    &cg) == 0);
+	CHECK(parse("12:memory:/mem\n1:name=systemd:/user.slice\n0::/user.slice/x.scope\n", &cg) ==
+	      0);
 	CHECK_STR_EQ(cg.path, "/user.slice/x.scope");
 
 	/* v1 only: name=systemd, then memory, then the first line. */
@@ -161,7 +161,8 @@ static void test_lines(void)
 		    &cg) == 0);
 	CHECK_STR_EQ(cg.pod_uid, UID);
 	/* This machine's shape: v1 controllers, a v2 line at the root. */
-	CHECK(parse("9:name=systemd:/\n8:pids:/\n4:memory:/process_api/ca42bea7\n3:cpuset:/\n0::/\n",
+	CHECK(parse("9:name=systemd:/\n8:pids:/\n4:memory:/process_api/ca42bea7\n3:cpuset:/\n0::/"
+		    "\n",
 		    &cg) == 0);
 	CHECK_STR_EQ(cg.path, "/");
 }
@@ -210,7 +211,10 @@ static void test_hostile_names(void)
 	CHECK(parse("0::/a\rb\tc\x1b[31m\x7f\n", &cg) == 0);
 	CHECK_STR_EQ(cg.path, "/a?b?c?[31m?");
 	CHECK(parse("0::/\xff\xfe/\xc3\x28/\xe2\x82/\xf0\x9f\x98\x80/\xc3\xa9\n", &cg) == 0);
-	CHECK_STR_EQ(cg.path, "/??" "/?(/??" "/\xf0\x9f\x98\x80/\xc3\xa9");
+	/* Split where "??/" would read as a trigraph. */
+	CHECK_STR_EQ(cg.path, "/??"
+			      "/?(/??"
+			      "/\xf0\x9f\x98\x80/\xc3\xa9");
 	/* Overlong encodings and surrogates are not valid UTF-8. */
 	CHECK(parse("0::/\xc0\xaf\xe0\x80\xaf\xed\xa0\x80\xf4\x90\x80\x80\n", &cg) == 0);
 	CHECK_STR_EQ(cg.path, "/????????????");

@@ -53,7 +53,8 @@ static int find_cgroup2(void)
 		char mnt[PATH_MAX], fstype[64];
 		const char *dash = strstr(line, " - ");
 
-		if (dash && sscanf(dash, " - %63s", fstype) == 1 && strcmp(fstype, "cgroup2") == 0 &&
+		if (dash && sscanf(dash, " - %63s", fstype) == 1 &&
+		    strcmp(fstype, "cgroup2") == 0 &&
 		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
 			snprintf(cg2_root, sizeof(cg2_root), "%s", mnt);
 			fclose(f);
@@ -128,14 +129,12 @@ static void pod_names(struct pod *p, enum shape shape)
 	if (shape == CGROUPFS) {
 		add_dir(p, "/kubepods");
 		add_dir(p, "/kubepods/burstable");
-		add_dir(p, "/kubepods/burstable/pod%s",
-			 p->uid);
-		add_dir(p, "/kubepods/burstable/pod%s/%s",
-			 p->uid, p->cid);
+		add_dir(p, "/kubepods/burstable/pod%s", p->uid);
+		add_dir(p, "/kubepods/burstable/pod%s/%s", p->uid, p->cid);
 	} else {
 		const char *scope = shape == SYSTEMD_CONTAINERD ? "cri-containerd"
-				    : shape == SYSTEMD_CRIO      ? "crio"
-								 : "docker";
+				    : shape == SYSTEMD_CRIO     ? "crio"
+								: "docker";
 
 		add_dir(p, "/kubepods.slice");
 		snprintf(p->dirs[p->nr_dirs++], sizeof(p->dirs[0]),
@@ -449,8 +448,7 @@ static void check_census(json_t *doc, json_t *truth)
 }
 
 /* Every sample of pid carries these labels right after comm; returns how many there are. */
-static int check_every_sample(const char *metrics, pid_t pid, const char *comm,
-			      const char *labels)
+static int check_every_sample(const char *metrics, pid_t pid, const char *comm, const char *labels)
 {
 	char head[2400];
 	int samples = 0, labelled = 0;
@@ -468,8 +466,8 @@ static int check_every_sample(const char *metrics, pid_t pid, const char *comm,
 			    (brace[strlen(head)] == ',' || brace[strlen(head)] == '}');
 		snprintf(head, sizeof(head), "{pid=\"%d\",", (int)pid);
 	}
-	CHECK_MSG(samples > 20 && labelled == samples,
-		  "pid %d: %d of %d samples carry %s", (int)pid, labelled, samples, labels);
+	CHECK_MSG(samples > 20 && labelled == samples, "pid %d: %d of %d samples carry %s",
+		  (int)pid, labelled, samples, labels);
 	return samples;
 }
 
@@ -579,8 +577,8 @@ static void container(bool exact)
 	 * Its libc, read where the container has it: through /proc/PID/root.
 	 * At the same path on the host lies libm, which has no malloc.
 	 */
-	snprintf(want, sizeof(want), "allocator glibc at /proc/%d/root%s/lib/libc.so.6",
-		 (int)w.pid, c.dir);
+	snprintf(want, sizeof(want), "allocator glibc at /proc/%d/root%s/lib/libc.so.6", (int)w.pid,
+		 c.dir);
 	CHECK_MSG(log_says(&d, want), "the log does not say \"%s\"", want);
 	snprintf(from_host, sizeof(from_host), "%s/lib/libc.so.6", c.dir);
 
@@ -592,11 +590,11 @@ static void container(bool exact)
 	CHECK_MSG(doc && census_after(doc, &since), "no complete census after the phase");
 	if (doc && truth && census_after(doc, &since)) {
 		CHECK_STR_EQ(json_string_value(json_object_get(doc, "mode")), dargs[1]);
-		CHECK_STR_EQ(json_string_value(json_object_get(
-				     json_object_get(doc, "allocator"), "name")),
+		CHECK_STR_EQ(json_string_value(
+				     json_object_get(json_object_get(doc, "allocator"), "name")),
 			     "glibc");
-		CHECK_STR_EQ(json_string_value(json_object_get(
-				     json_object_get(doc, "allocator"), "path")),
+		CHECK_STR_EQ(json_string_value(
+				     json_object_get(json_object_get(doc, "allocator"), "path")),
 			     from_host);
 		CHECK_STR_EQ(json_string_value(json_object_get(doc, "exe")), "/bin/workload");
 		check_census(doc, truth);
@@ -611,8 +609,8 @@ static void container(bool exact)
 				     th_u64(truth, "chunk_bytes"));
 			CHECK_EQ_U64(th_u64(doc, "tracing.dropped_events"), 0);
 		} else {
-			CHECK(json_is_null(json_object_get(json_object_get(doc, "counters"),
-							   "malloc")));
+			CHECK(json_is_null(
+				json_object_get(json_object_get(doc, "counters"), "malloc")));
 			/* Passive mode's allocated bytes are the census's. */
 			CHECK_EQ_U64(th_u64(doc, "heap.allocated_bytes"),
 				     th_u64(doc, "census.in_use.bytes") +

@@ -101,8 +101,8 @@ static size_t discard(char *data, size_t size, size_t n, void *arg)
 
 static void *http_load(void *arg)
 {
-	static const char *const per_pid[] = {"",         "/heapmap", "/sites",   "/history",
-					      "/doctor",  "/arenas",  "/latency", "/histogram"};
+	static const char *const per_pid[] = {"",        "/heapmap", "/sites",   "/history",
+					      "/doctor", "/arenas",  "/latency", "/histogram"};
 	unsigned int seed = (unsigned int)(uintptr_t)arg * 7919u + 1;
 	CURL *curl = curl_easy_init();
 	char url[256];
@@ -211,7 +211,8 @@ static pid_t spawn(const char *mode, unsigned int seed, int *in_fd, FILE **out)
 			dup2(null, 0);
 			dup2(null, 1);
 		}
-		execl(target_path(), target_path(), "--mode", mode, "--seed", seed_arg, (char *)NULL);
+		execl(target_path(), target_path(), "--mode", mode, "--seed", seed_arg,
+		      (char *)NULL);
 		_exit(127);
 	}
 	if (in_fd) {
@@ -368,7 +369,8 @@ static void check_registry(const struct survivor *sv)
 	CHECK_MSG(json_array_size(procs) == SURVIVORS, "%zu processes listed, %d survivors",
 		  json_array_size(procs), SURVIVORS);
 	for (size_t i = 0; i < json_array_size(procs); i++) {
-		pid_t pid = (pid_t)json_integer_value(json_object_get(json_array_get(procs, i), "pid"));
+		pid_t pid =
+			(pid_t)json_integer_value(json_object_get(json_array_get(procs, i), "pid"));
 		bool ours = false;
 
 		for (int k = 0; k < SURVIVORS; k++)
@@ -522,11 +524,13 @@ int main(int argc, char **argv)
 					busy[i].pid = 0;
 				}
 			} else if (now >= busy[i].kill_at) {
-				/* Mid-census where it can be caught: held by the census's ptrace stop. */
+				/* Mid-census where it can be caught: held by the census's ptrace
+				 * stop. */
 				double until = monotonic() + 0.5;
 				char st;
 
-				while ((st = proc_state(busy[i].pid)) != 't' && st && monotonic() < until)
+				while ((st = proc_state(busy[i].pid)) != 't' && st &&
+				       monotonic() < until)
 					usleep(1000);
 				killed_held += st == 't';
 				kill(busy[i].pid, SIGKILL);
@@ -611,7 +615,8 @@ int main(int argc, char **argv)
 	       warm.fds, end.fds, peak.fds);
 	printf("| targets ended (exited or killed) | %lu |\n", exited);
 	printf("| targets left stopped | 0 of %d alive |\n", left);
-	printf("| time for the ended processes' probes to be detached after the load | %.0f s |\n\n",
+	printf("| time for the ended processes' probes to be detached after the load | %.0f s "
+	       "|\n\n",
 	       drained);
 
 	CHECK_MSG(unreaped == 0, "%lu ended targets could not be reaped by their parent", unreaped);
