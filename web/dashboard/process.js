@@ -81,6 +81,11 @@
 			HF.field(HF.el('span'), 'allocator.name', HF.get(doc, 'allocator.name')),
 			' \u00b7 ', HF.field(HF.el('span'), 'mode', doc.mode), ' mode \u00b7 ',
 			HF.field(HF.el('span'), 'state', doc.state));
+		// Where it runs: its cgroup, and its pod and container under Kubernetes.
+		for (const [name, label] of [['cgroup', 'cgroup'], ['pod_uid', 'pod'], ['container_id', 'container']]) {
+			if (doc[name] !== null && doc[name] !== undefined)
+				id.append(' \u00b7 ' + label + ' ', HF.field(HF.el('span', {class: 'mono'}), name, doc[name]));
+		}
 	}
 
 	function renderTiles(doc) {
