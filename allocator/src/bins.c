@@ -250,22 +250,87 @@ static inline size_t rel_take(mstate av, mchunkptr p, size_t size)
 	return rel_take_marked(av, p, size);
 }
 
+/*
+ * What a merge gathers from the free parts it absorbs: the bytes of their
+ * pages already released (which leave the released books meanwhile), and
+ * the oldest pending part, which stays on the pending list for the merged
+ * chunk to take over.
+ */
+struct rel_merge {
+	size_t carried;
+	mchunkptr keep;
+};
+
+/*
+ * Takes free part p's mark off as it is merged into a neighbour.  A pending
+ * part keeps its place on the list if it is the oldest so far: the hole it
+ * grows into has been free at least that long, and a hole that keeps
+ * growing (late in a program's mass free, every hole does) would otherwise
+ * go back to the list's end with each merge and never come due.
+ */
+static __attribute__((noinline)) void rel_gather_marked(mstate av, mchunkptr p, size_t size,
+							struct rel_merge *m)
+{
+	struct rel_words *w = rel_of(p);
+	size_t released;
+
+	switch (rel_state_of(p, size)) {
+	case REL_NONE:
+		return;
+	case REL_PENDING:
+		released = w->carried;
+		if (m->keep == NULL) {
+			m->keep = p;
+		} else if (w->since < rel_of(m->keep)->since) {
+			pending_unlink(av, rel_of(m->keep));
+			m->keep = p;
+		} else {
+			pending_unlink(av, w);
+		}
+		break;
+	default:
+		released = rel_span(p, size);
+		break;
+	}
+	w->mark = 0;
+	av->books.released_bytes -= released;
+	m->carried += released;
+}
+
+static inline void rel_gather(mstate av, mchunkptr p, size_t size, struct rel_merge *m)
+{
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return;
+	rel_gather_marked(av, p, size, m);
+}
+
 /* Released pages going back into use: an allocation, or the top chunk. */
 static inline void rel_reuse(mstate av, size_t bytes)
 {
 	av->books.reuse_total_bytes += bytes;
 }
 
+/* The merged parts went into the top chunk: their released pages are in use again. */
+static inline void rel_merged_into_top(mstate av, const struct rel_merge *m)
+{
+	if (m->keep != NULL)
+		pending_unlink(av, rel_of(m->keep));
+	rel_reuse(av, m->carried);
+}
+
 /*
- * Free chunk q of size s was just made by merging parts whose released
- * bytes (rel_take's results) sum to carried.  It becomes pending if it is
- * big enough or holds released pages already.
+ * Free chunk q of size s was just made by merging parts (see rel_gather).
+ * It becomes pending if it is big enough or holds released pages already:
+ * in the kept part's place on the list, with its age, if a pending part was
+ * absorbed; at the list's end, new, otherwise.
  */
 static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, size_t s,
-						      size_t carried)
+						      const struct rel_merge *m)
 {
-	struct rel_words *w;
+	size_t carried = m->carried;
+	struct rel_words *w, tmp;
 
+	/* A pending part holds a whole page, so q, which contains it, does too. */
 	if (rel_span(q, s) == 0) {
 		rel_reuse(av, carried);
 		return;
@@ -278,9 +343,28 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 		 * is released as it stands, with no system call.  Its pages were
 		 * released at least a delay ago as far as rel_note_reuse goes.
 		 */
+		if (m->keep != NULL)
+			pending_unlink(av, rel_of(m->keep));
 		w->mark = rel_mark_value(q, s, REL_RELEASED);
 		w->since = av->rel_clock - rel_delay(av);
 		av->books.released_bytes += carried;
+		return;
+	}
+	av->books.released_bytes += carried;
+	if (m->keep != NULL) {
+		/* The two sets of words may overlap, so they go through a copy. */
+		tmp = *rel_of(m->keep);
+		tmp.mark = rel_mark_value(q, s, REL_PENDING);
+		tmp.carried = carried;
+		*w = tmp;
+		if (tmp.prev != NULL)
+			rel_of(tmp.prev)->next = q;
+		else
+			av->rel_pending_head = q;
+		if (tmp.next != NULL)
+			rel_of(tmp.next)->prev = q;
+		else
+			av->rel_pending_tail = q;
 		return;
 	}
 	w->mark = rel_mark_value(q, s, REL_PENDING);
@@ -293,17 +377,16 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 	else
 		av->rel_pending_head = q;
 	av->rel_pending_tail = q;
-	av->books.released_bytes += carried;
 }
 
-/* The common case, a merged chunk below the threshold with nothing released, stays inline. */
-static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
+/* The common case, a merged chunk below the threshold with nothing marked, stays inline. */
+static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, const struct rel_merge *m)
 {
 	size_t thr = mp_.release_threshold;
 
-	if (carried == 0 && (thr == 0 || s < thr))
+	if (m->carried == 0 && m->keep == NULL && (thr == 0 || s < thr))
 		return;
-	rel_mark_merged(av, q, s, carried);
+	rel_mark_merged(av, q, s, m);
 }
 
 /*
@@ -454,7 +537,7 @@ void ptm_i_consolidate(mstate av)
 	mchunkptr unsorted_bin = unsorted_chunks(av), first_unsorted;
 	mchunkptr p, nextp, nextchunk;
 	size_t size, nextsize, prevsize;
-	size_t carried;
+	struct rel_merge m;
 
 	av->have_fastchunks = 0;
 	for (unsigned i = 0; i < NFASTBINS; i++) {
@@ -471,7 +554,7 @@ void ptm_i_consolidate(mstate av)
 			books_fast(av, -1, -(long)size);
 			nextchunk = chunk_at_offset(p, size);
 			nextsize = chunksize(nextchunk);
-			carried = 0;
+			m = (struct rel_merge){0};
 			if (!prev_inuse(p)) {
 				prevsize = p->prev_size;
 				size += prevsize;
@@ -479,13 +562,13 @@ void ptm_i_consolidate(mstate av)
 				if (unlikely(chunksize(p) != prevsize))
 					ptm_i_printerr("corrupted size vs. prev_size in fastbins");
 				ptm_i_unlink_chunk(av, p);
-				carried += rel_take(av, p, prevsize);
+				rel_gather(av, p, prevsize, &m);
 			}
 			if (nextchunk != av->top) {
 				if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 					size += nextsize;
 					ptm_i_unlink_chunk(av, nextchunk);
-					carried += rel_take(av, nextchunk, nextsize);
+					rel_gather(av, nextchunk, nextsize, &m);
 				} else {
 					clear_inuse_bit_at_offset(nextchunk, 0);
 				}
@@ -501,12 +584,12 @@ void ptm_i_consolidate(mstate av)
 				p->fd = first_unsorted;
 				set_foot(p, size);
 				books_bin_in(av, size);
-				rel_after_merge(av, p, size, carried);
+				rel_after_merge(av, p, size, &m);
 			} else {
 				size += nextsize;
 				set_head(p, size | PREV_INUSE);
 				av->top = p;
-				rel_reuse(av, carried);
+				rel_merged_into_top(av, &m);
 			}
 			p = nextp;
 		}
@@ -966,7 +1049,7 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 {
 	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
 	size_t nextsize, prevsize;
-	size_t carried = 0;
+	struct rel_merge m = {0};
 
 	if (unlikely(p == av->top))
 		ptm_i_printerr("double free or corruption (top)");
@@ -986,12 +1069,12 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		if (unlikely(chunksize(p) != prevsize))
 			ptm_i_printerr("corrupted size vs. prev_size while consolidating");
 		ptm_i_unlink_chunk(av, p);
-		carried += rel_take(av, p, prevsize);
+		rel_gather(av, p, prevsize, &m);
 	}
 	if (nextchunk != av->top) {
 		if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 			ptm_i_unlink_chunk(av, nextchunk);
-			carried += rel_take(av, nextchunk, nextsize);
+			rel_gather(av, nextchunk, nextsize, &m);
 			size += nextsize;
 		} else {
 			clear_inuse_bit_at_offset(nextchunk, 0);
@@ -1011,12 +1094,12 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		set_head(p, size | PREV_INUSE);
 		set_foot(p, size);
 		books_bin_in(av, size);
-		rel_after_merge(av, p, size, carried);
+		rel_after_merge(av, p, size, &m);
 	} else {
 		size += nextsize;
 		set_head(p, size | PREV_INUSE);
 		av->top = p;
-		rel_reuse(av, carried);
+		rel_merged_into_top(av, &m);
 	}
 	rel_tick(av);
 
