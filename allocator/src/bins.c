@@ -205,6 +205,7 @@ static void rel_release(mstate av, mchunkptr p, size_t size, struct rel_batch *b
 	rel_queue(av, b, rel_lo(p), rel_hi(p, size));
 	av->books.release_total_bytes += fresh;
 	av->books.released_bytes += fresh;
+	books_cold_changed(av);
 	w->mark = rel_mark_value(p, size, REL_RELEASED);
 	w->since = av->rel_clock;
 	if (++av->rel_calm >= REL_CALM) {
@@ -240,6 +241,7 @@ static __attribute__((noinline)) size_t rel_take_marked(mstate av, mchunkptr p, 
 	}
 	w->mark = 0;
 	av->books.released_bytes -= released;
+	books_cold_changed(av);
 	return released;
 }
 
@@ -294,6 +296,7 @@ static __attribute__((noinline)) void rel_gather_marked(mstate av, mchunkptr p, 
 	}
 	w->mark = 0;
 	av->books.released_bytes -= released;
+	books_cold_changed(av);
 	m->carried += released;
 }
 
@@ -307,7 +310,10 @@ static inline void rel_gather(mstate av, mchunkptr p, size_t size, struct rel_me
 /* Released pages going back into use: an allocation, or the top chunk. */
 static inline void rel_reuse(mstate av, size_t bytes)
 {
-	av->books.reuse_total_bytes += bytes;
+	if (bytes != 0) {
+		av->books.reuse_total_bytes += bytes;
+		books_cold_changed(av);
+	}
 }
 
 /* The merged parts went into the top chunk: their released pages are in use again. */
@@ -348,9 +354,11 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 		w->mark = rel_mark_value(q, s, REL_RELEASED);
 		w->since = av->rel_clock - rel_delay(av);
 		av->books.released_bytes += carried;
+		books_cold_changed(av);
 		return;
 	}
 	av->books.released_bytes += carried;
+	books_cold_changed(av);
 	if (m->keep != NULL) {
 		/* The two sets of words may overlap, so they go through a copy. */
 		tmp = *rel_of(m->keep);
@@ -417,6 +425,7 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 		rw->mark = rel_mark_value(remainder, rsize, REL_RELEASED);
 		rw->since = since;
 		av->books.released_bytes += kept;
+		books_cold_changed(av);
 		return;
 	}
 	/*
@@ -426,6 +435,7 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 	tmp = *w;
 	w->mark = 0;
 	av->books.released_bytes -= tmp.carried;
+	books_cold_changed(av);
 	rel_reuse(av, tmp.carried);
 	tmp.mark = rel_mark_value(remainder, rsize, REL_PENDING);
 	tmp.carried = 0;
@@ -1045,7 +1055,7 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 }
 
 /* Coalesces p with its free neighbours and files it in unsorted or top. */
-static void merge_chunk(mstate av, mchunkptr p, size_t size)
+static inline __attribute__((always_inline)) void merge_chunk(mstate av, mchunkptr p, size_t size)
 {
 	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
 	size_t nextsize, prevsize;
@@ -1103,8 +1113,14 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 	}
 	rel_tick(av);
 
-	/* A big free chunk: a good moment to consolidate and give memory back. */
+	/*
+	 * A big free chunk: a good moment to consolidate and give memory back.
+	 * free keeps errno, and only the system calls here (and the page
+	 * release's, which keeps it itself) could change it on this path.
+	 */
 	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
+		int saved_errno = errno;
+
 		if (av->have_fastchunks)
 			ptm_i_consolidate(av);
 		if (av == main_arena) {
@@ -1114,35 +1130,14 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		} else {
 			ptm_i_heap_trim(heap_for_ptr(av->top), mp_.top_pad);
 		}
+		errno = saved_errno;
 	}
 }
 
-void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
+/* Frees chunk p of size into av's fastbins or bins (or unmaps it): the thread cache is passed. */
+static inline __attribute__((always_inline)) void int_free_arena(mstate av, mchunkptr p, size_t size,
+								 int have_lock)
 {
-	size_t size = chunksize(p);
-	struct ptm_tcache *tc;
-
-	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
-		ptm_i_printerr("free(): invalid pointer");
-	if (unlikely(size < MINSIZE || !aligned_ok(size)))
-		ptm_i_printerr("free(): invalid size");
-
-	tc = ptm_i_tcache;
-	if (tc != NULL) {
-		size_t tc_idx = csize2tidx(size);
-
-		if (tc_idx < mp_.tcache_bins) {
-			struct ptm_tcache_entry *e = chunk2mem(p);
-
-			if (unlikely(e->key == ptm_i_tcache_key))
-				ptm_i_tcache_double_free_scan(tc, e, tc_idx);
-			if (tc->counts[tc_idx] < mp_.tcache_count) {
-				tcache_put(tc, p, tc_idx);
-				return;
-			}
-		}
-	}
-
 	if (size <= get_max_fast()) {
 		mchunkptr next = chunk_at_offset(p, size), old;
 		unsigned idx = fastbin_index(size);
@@ -1176,6 +1171,44 @@ void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
 		return;
 	}
 	ptm_i_munmap_chunk(p);
+}
+
+/*
+ * free's way for a chunk its caller has checked (pointer and size, as in
+ * ptm_i_int_free) and found not to fit in the thread cache: the arena part
+ * alone, with nothing checked twice.
+ */
+void ptm_i_int_free_arena(mstate av, mchunkptr p, size_t size)
+{
+	int_free_arena(av, p, size, 0);
+}
+
+void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
+{
+	size_t size = chunksize(p);
+	struct ptm_tcache *tc;
+
+	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+		ptm_i_printerr("free(): invalid pointer");
+	if (unlikely(size < MINSIZE || !aligned_ok(size)))
+		ptm_i_printerr("free(): invalid size");
+
+	tc = ptm_i_tcache;
+	if (tc != NULL) {
+		size_t tc_idx = csize2tidx(size);
+
+		if (tc_idx < mp_.tcache_bins) {
+			struct ptm_tcache_entry *e = chunk2mem(p);
+
+			if (unlikely(e->key == ptm_i_tcache_key))
+				ptm_i_tcache_double_free_scan(tc, e, tc_idx);
+			if (tc->counts[tc_idx] < mp_.tcache_count) {
+				tcache_put(tc, p, tc_idx);
+				return;
+			}
+		}
+	}
+	int_free_arena(av, p, size, have_lock);
 }
 
 void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)

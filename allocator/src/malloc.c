@@ -255,41 +255,70 @@ PTM_API void *ptm_malloc(size_t bytes)
 	return tcache_get(tc, idx);
 }
 
-static __attribute__((noinline)) void free_slow(void *mem)
+/* A mapped chunk (or a sample) goes back to the kernel; errno is kept. */
+static __attribute__((noinline)) void free_mapped(mchunkptr p)
 {
 	int saved_errno = errno;
+	size_t size = chunksize(p), raw = chunksize_nomask(p);
+
+	if (unlikely(ptm_i_sample_is(p))) {
+		ptm_i_sample_forget(p);
+		ptm_i_munmap_chunk(p);
+		errno = saved_errno;
+		return;
+	}
+	/* A freed mapping bigger than the threshold raises the threshold. */
+	if (!mp_.no_dyn_threshold && raw > __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
+	    raw <= DEFAULT_MMAP_THRESHOLD_MAX) {
+		__atomic_store_n(&mp_.mmap_threshold, size, __ATOMIC_RELAXED);
+		__atomic_store_n(&mp_.trim_threshold, 2 * size, __ATOMIC_RELAXED);
+	}
+	ptm_i_munmap_chunk(p);
+	errno = saved_errno;
+}
+
+/* The rare ways: no cache yet, a probable double free, a chunk the cache takes after all. */
+static __attribute__((noinline)) void free_generic(mchunkptr p)
+{
+	int saved_errno = errno;
+
+	ptm_i_ensure_init();
+	maybe_init_tcache();
+	ptm_i_int_free(arena_for_chunk(p), p, 0);
+	errno = saved_errno;
+}
+
+/*
+ * Everything ptm_free's one branch sends here.  The usual case is a chunk
+ * whose cache bin is full: the fast path found the cache, the chunk in its
+ * range and its key not the cache's, so after glibc's two checks it goes
+ * straight to its arena (ptm_i_int_free_arena), with nothing checked twice.
+ * free keeps errno: the arena path keeps it itself around the few system
+ * calls it can make (page release, trimming, waiting for the lock), so only
+ * the rare ways here save it.
+ */
+static __attribute__((noinline)) void free_slow(void *mem)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	struct ptm_tcache_entry *e = mem;
 	mchunkptr p = mem2chunk(mem);
 	size_t size = chunksize(p);
 
 	if (chunk_is_mmapped(p)) {
-		size_t raw = chunksize_nomask(p);
-
-		if (unlikely(ptm_i_sample_is(p))) {
-			ptm_i_sample_forget(p);
-			ptm_i_munmap_chunk(p);
-			errno = saved_errno;
-			return;
-		}
-
-		/* A freed mapping bigger than the threshold raises the threshold. */
-		if (!mp_.no_dyn_threshold &&
-		    raw > __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
-		    raw <= DEFAULT_MMAP_THRESHOLD_MAX) {
-			__atomic_store_n(&mp_.mmap_threshold, size, __ATOMIC_RELAXED);
-			__atomic_store_n(&mp_.trim_threshold, 2 * size, __ATOMIC_RELAXED);
-		}
-		ptm_i_munmap_chunk(p);
-	} else {
-		/* Checked before the arena is looked up through the chunk's address. */
-		if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
-			ptm_i_printerr("free(): invalid pointer");
-		if (unlikely(size < MINSIZE || !aligned_ok(size)))
-			ptm_i_printerr("free(): invalid size");
-		ptm_i_ensure_init();
-		maybe_init_tcache();
-		ptm_i_int_free(arena_for_chunk(p), p, 0);
+		free_mapped(p);
+		return;
 	}
-	errno = saved_errno;
+	/* Checked before the arena is looked up through the chunk's address. */
+	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+		ptm_i_printerr("free(): invalid pointer");
+	if (unlikely(size < MINSIZE || !aligned_ok(size)))
+		ptm_i_printerr("free(): invalid size");
+	if (likely(tc != NULL && size <= mp_.tcache_max_csize &&
+		   tc->counts[csize2tidx(size)] >= mp_.tcache_count && e->key != ptm_i_tcache_key)) {
+		ptm_i_int_free_arena(arena_for_chunk(p), p, size);
+		return;
+	}
+	free_generic(p);
 }
 
 PTM_API void ptm_free(void *mem)
