@@ -196,11 +196,14 @@ static void maybe_init_tcache(void)
 }
 
 /*
- * ptm_malloc reaches this by a tail call (a jump: it has no frame of its own
- * to unwind), so this function's return address is malloc's caller, which a
- * sample reports (sample.c) without costing the fast path an instruction.
+ * Every way malloc_slow does not take itself: no cache or arena yet, a
+ * request too big, a sample due, an arena that cannot serve.  counted says
+ * whether the sampler's countdown has been charged with bytes already (by
+ * ptm_malloc's fast path or by malloc_slow); caller is malloc's caller, for
+ * a sample.
  */
-static __attribute__((noinline)) void *malloc_slow(size_t bytes)
+static __attribute__((noinline)) void *malloc_generic(size_t bytes, bool counted,
+						      const void *caller)
 {
 	struct ptm_tcache *tc;
 	mstate av;
@@ -215,13 +218,11 @@ static __attribute__((noinline)) void *malloc_slow(size_t bytes)
 	tc = ptm_i_tcache;
 	if (tc != NULL) {
 		/* The fast path counted bytes down only if it got as far as the countdown. */
-		bool counted =
-			bytes <= mp_.tcache_max_bytes && tc->entries[tcache_index(bytes)] != NULL;
-
-		if (!counted)
+		if (!counted && !(bytes <= mp_.tcache_max_bytes &&
+				  tc->entries[tcache_index(bytes)] != NULL))
 			tc->sample_left -= (intptr_t)bytes;
 		if (unlikely(tc->sample_left < 0)) {
-			victim = ptm_i_sample_alloc(tc, bytes, __builtin_return_address(0));
+			victim = ptm_i_sample_alloc(tc, bytes, caller);
 			if (victim != NULL)
 				return victim;
 		}
@@ -240,6 +241,38 @@ static __attribute__((noinline)) void *malloc_slow(size_t bytes)
 	}
 	if (av != NULL)
 		ptm_i_arena_unlock(av);
+	return victim;
+}
+
+/*
+ * ptm_malloc reaches this by a tail call (a jump: it has no frame of its own
+ * to unwind), so this function's return address is malloc's caller, which a
+ * sample reports (sample.c) without costing the fast path an instruction.
+ * The usual way here is a size whose cache bin is empty, or past the cache,
+ * in a thread that has its cache and arena: the countdown is charged (the
+ * fast path stopped before it), and the arena serves, with nothing looked
+ * up twice.  Everything else goes to malloc_generic.
+ */
+static __attribute__((noinline)) void *malloc_slow(size_t bytes)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	mstate av = ptm_i_thread_arena;
+	void *victim;
+
+	if (unlikely(tc == NULL || av == NULL || bytes > MAX_REQUEST ||
+		     (bytes <= mp_.tcache_max_bytes && tc->entries[tcache_index(bytes)] != NULL)))
+		return malloc_generic(bytes, false, __builtin_return_address(0));
+	if (unlikely((tc->sample_left -= (intptr_t)bytes) < 0))
+		return malloc_generic(bytes, true, __builtin_return_address(0));
+	ptm_i_arena_lock(av);
+	victim = ptm_i_int_malloc(av, bytes);
+	if (unlikely(victim == NULL)) {
+		av = ptm_i_arena_get_retry(av, bytes);
+		victim = ptm_i_int_malloc(av, bytes);
+		if (av == NULL)
+			return victim;
+	}
+	ptm_i_arena_unlock(av);
 	return victim;
 }
 
