@@ -79,7 +79,7 @@ static inline unsigned bin_index(size_t sz)
 #define ARENA_NONCONTIGUOUS 0x2U
 
 /* Free chunks of at least this size give their whole pages back (bins.c). */
-#define DEFAULT_RELEASE_THRESHOLD ((size_t)8 * 1024)
+#define DEFAULT_RELEASE_THRESHOLD ((size_t)4 * 1024)
 #define DEFAULT_RELEASE_DELAY     ((size_t)1024)
 
 /*

@@ -73,8 +73,9 @@
  * ---------------------------------------------------
  * glibc gives memory back only from the top chunk, and from inside free
  * chunks only when malloc_trim is called.  libptm also does it by itself: a
- * free chunk of at least the release threshold (8 KiB: two pages, so that a
- * hole of a few freed messages already frees a page) becomes pending, and
+ * free chunk of at least the release threshold (4 KiB: any chunk that can
+ * hold a whole page past its kept head, so that a hole of five freed
+ * 1000-byte messages already frees a page) becomes pending, and
  * once it has stayed free for the release delay (1024 further frees into
  * its arena; doubled per arena, up to 64 times, while released pages keep
  * being reused within one delay, and halved again when they are not) its
@@ -101,12 +102,15 @@
  * currently released bytes and the page runs released (release_calls:
  * ptm_stats_abi.h, version 2).  On the seed's incident (100,000 x
  * malloc(1000), 90% freed at random) the resident heap right after the
- * frees is about 51% of its peak (threshold 4 KiB: 45-47%; after
- * malloc_trim(0): 42%), against a floor of about 41% for any allocator that
- * does not move live blocks: with 10% of 1008-byte chunks alive at random,
- * that share of pages still holds one.  What is left above the floor is
- * the chunks still pending (freed within the last delay) and holes with no
- * whole page inside.
+ * frees is about 45% of its peak (with an 8 KiB threshold, the default
+ * before: 50%; after malloc_trim(0): 42%), against a floor of about 41%
+ * for any allocator that does not move live blocks: with 10% of 1008-byte
+ * chunks alive at random, that share of pages still holds one.  What is
+ * left above the floor is the chunks still pending (freed within the last
+ * delay).  A hole that grows keeps the age of its oldest pending part (it
+ * has been free at least that long) and that part's place on the list:
+ * late in a mass free every hole grows, and one that went back to the
+ * list's end with each merge would never come due.
  *
  * Sampled heap profile (sample.c)
  * -------------------------------
@@ -141,7 +145,7 @@
  *   -                 MALLOC_TCACHE_COUNT_    7       (0 .. 65535)
  *   -                 MALLOC_TCACHE_MAX_      1032 B  (0 .. 1032)
  *   -                 MALLOC_TCACHE_UNSORTED_LIMIT_ 0 (no limit)
- *   PTM_M_RELEASE_THRESHOLD MALLOC_RELEASE_THRESHOLD_ 8 KiB (0 = no release)
+ *   PTM_M_RELEASE_THRESHOLD MALLOC_RELEASE_THRESHOLD_ 4 KiB (0 = no release)
  *   PTM_M_RELEASE_DELAY     MALLOC_RELEASE_DELAY_     1024 frees (0 = at once)
  *   PTM_M_RELEASE_MADV_FREE MALLOC_RELEASE_MADV_FREE_ 0 (MADV_DONTNEED)
  *   PTM_M_RELEASE_BATCH     MALLOC_RELEASE_BATCH_     1 (process_madvise batches)

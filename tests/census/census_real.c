@@ -410,7 +410,13 @@ static void seed(bool stop, const char *preload)
 		free(metrics);
 	}
 
-	/* What malloc_trim(0) returns is what the census called releasable (within 2%). */
+	/*
+	 * What malloc_trim(0) returns is what the census called releasable,
+	 * within 2% or 256 KiB: VmRSS, which measures the return, is a per-CPU
+	 * counter read without summing the CPUs' batches (up to 32 pages each
+	 * on this 2-core machine), which matters once libptm has given most
+	 * holes back by itself and little is left.
+	 */
 	send_line(&w, "trim\n");
 	if (read_until(&w, "TRIM ", line, sizeof(line)) &&
 	    sscanf(line, "TRIM rss_before=%ld rss_after=%ld", &before, &after) == 2) {
@@ -426,7 +432,8 @@ static void seed(bool stop, const char *preload)
 		       (unsigned long long)th_u64(c, "pages.resident_bytes"),
 		       1e3 * json_number_value(json_object_get(c, "duration_seconds")),
 		       (unsigned long long)th_u64(c, "bytes_read"));
-		CHECK_MSG(rel > 0 && fabs(released - (double)rel) <= 0.02 * (double)rel,
+		CHECK_MSG(rel > 0 &&
+				  fabs(released - (double)rel) <= fmax(0.02 * (double)rel, 256.0 * 1024),
 			  "releasable %llu, trim returned %.0f", (unsigned long long)rel, released);
 	} else {
 		CHECK_MSG(0, "no TRIM line from the workload");
