@@ -387,12 +387,16 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 	av->rel_pending_tail = q;
 }
 
-/* The common case, a merged chunk below the threshold with nothing marked, stays inline. */
+/*
+ * The common case, a merged chunk below the threshold with nothing marked,
+ * stays inline: s < thr, or no threshold at all (0), is one compare as
+ * s <= thr - 1 in unsigned arithmetic.
+ */
 static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, const struct rel_merge *m)
 {
 	size_t thr = mp_.release_threshold;
 
-	if (m->carried == 0 && m->keep == NULL && (thr == 0 || s < thr))
+	if (((m->carried | (uintptr_t)m->keep) == 0) & (s <= thr - 1))
 		return;
 	rel_mark_merged(av, q, s, m);
 }
@@ -402,7 +406,8 @@ static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, const struc
  * rest, remainder of rsize (NULL if none), stays free.  The remainder keeps
  * the victim's state over the pages it spans.
  */
-static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remainder, size_t rsize)
+static __attribute__((noinline)) void rel_split_marked(mstate av, mchunkptr victim, size_t size,
+							   mchunkptr remainder, size_t rsize)
 {
 	enum rel_state st = rel_state_of(victim, size);
 	struct rel_words *w, *rw, tmp;
@@ -448,6 +453,15 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 		rel_of(tmp.next)->prev = remainder;
 	else
 		av->rel_pending_tail = remainder;
+}
+
+/* A chunk too small to hold a whole page has no mark: answered inline, without its words. */
+static inline void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remainder,
+			     size_t rsize)
+{
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return;
+	rel_split_marked(av, victim, size, remainder, rsize);
 }
 
 /* The oldest pending chunk is due: release it and those nearly due, in batches. */
