@@ -178,14 +178,19 @@ static double instructions_per_op(const char *bin, const char *work, const struc
 	struct sample s;
 	double ir = NAN;
 	FILE *f;
+	int err;
 
 	snprintf(path, sizeof(path), "/tmp/alloc_bench.%d.cg", (int)getpid());
-	if (run_one(bin, work, a, path, &s) == 0 && (f = fopen(path, "r")) != NULL) {
+	err = run_one(bin, work, a, path, &s);
+	if (err == 0 && (f = fopen(path, "r")) != NULL) {
 		while (fgets(line, sizeof(line), f))
 			if (strncmp(line, "totals:", 7) == 0)
 				ir = strtod(line + 7, NULL) / (double)s.ops;
 		fclose(f);
 	}
+	if (isnan(ir))
+		fprintf(stderr, "alloc_bench: no instruction count for %s under %s: %s\n", work,
+			a->name, err ? strerror(-err) : "no totals in callgrind's profile");
 	unlink(path);
 	return ir;
 }
