@@ -40,7 +40,7 @@ int ptm_mallopt(int param, int value);
  * may set them whichever malloc it runs on):
  *   PTM_M_RELEASE_THRESHOLD  free chunks of at least this many bytes give
  *                            their whole pages back to the kernel; 0 = off
- *                            (env MALLOC_RELEASE_THRESHOLD_, default 8 KiB).
+ *                            (env MALLOC_RELEASE_THRESHOLD_, default 4 KiB).
  *   PTM_M_RELEASE_MADV_FREE  1: release with MADV_FREE, 0: MADV_DONTNEED
  *                            (env MALLOC_RELEASE_MADV_FREE_, default 0).
  *   PTM_M_RELEASE_DELAY      ... once the chunk has stayed free for this many

@@ -49,8 +49,11 @@ static bool thread_key_ok;
 static __thread bool thread_registered PTM_TLS;
 
 /* The contended half of ptm_lock: mark the lock contended and sleep on it. */
+/* free keeps errno, and may wait here: the futex call must not change it. */
 void ptm_i_lock_wait(ptm_lock_t *l)
 {
+	int saved_errno;
+
 	/* A short spin first: arena critical sections are short. */
 	for (int i = 0; i < 100; i++) {
 		int c = 0;
@@ -61,8 +64,10 @@ void ptm_i_lock_wait(ptm_lock_t *l)
 			return;
 		__builtin_ia32_pause();
 	}
+	saved_errno = errno;
 	while (__atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE) != 0)
 		syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+	errno = saved_errno;
 }
 
 static uint64_t now_ns(void)
@@ -86,11 +91,15 @@ void ptm_i_arena_lock_contended(mstate av)
 	av->books.lock_wait_ns += waited;
 	if (waited > av->books.lock_max_wait_ns)
 		av->books.lock_max_wait_ns = waited;
+	books_cold_changed(av);
 }
 
 void ptm_i_lock_wake(ptm_lock_t *l)
 {
+	int saved_errno = errno;
+
 	syscall(SYS_futex, l, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved_errno;
 }
 
 size_t ptm_i_narenas(void)
@@ -386,6 +395,7 @@ int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad)
 		PTM_PROBE3(heap_shrink, ar_ptr, heap->size, ar_ptr->system_mem);
 		delete_heap(heap);
 		ar_ptr->books.heaps--;
+		books_cold_changed(ar_ptr);
 		heap = prev_heap;
 		if (!prev_inuse(p)) {
 			p = prev_chunk(p);
@@ -410,6 +420,7 @@ int ptm_i_heap_trim(struct ptm_heap *heap, size_t pad)
 	if (shrink_heap(heap, extra) != 0)
 		return 0;
 	ar_ptr->system_mem -= extra;
+	books_cold_changed(ar_ptr);
 	PTM_PROBE3(heap_shrink, ar_ptr, extra, ar_ptr->system_mem);
 	set_head(top_chunk, (top_size - extra) | PREV_INUSE);
 	return 1;

@@ -205,6 +205,7 @@ static void rel_release(mstate av, mchunkptr p, size_t size, struct rel_batch *b
 	rel_queue(av, b, rel_lo(p), rel_hi(p, size));
 	av->books.release_total_bytes += fresh;
 	av->books.released_bytes += fresh;
+	books_cold_changed(av);
 	w->mark = rel_mark_value(p, size, REL_RELEASED);
 	w->since = av->rel_clock;
 	if (++av->rel_calm >= REL_CALM) {
@@ -240,6 +241,7 @@ static __attribute__((noinline)) size_t rel_take_marked(mstate av, mchunkptr p, 
 	}
 	w->mark = 0;
 	av->books.released_bytes -= released;
+	books_cold_changed(av);
 	return released;
 }
 
@@ -250,22 +252,91 @@ static inline size_t rel_take(mstate av, mchunkptr p, size_t size)
 	return rel_take_marked(av, p, size);
 }
 
+/*
+ * What a merge gathers from the free parts it absorbs: the bytes of their
+ * pages already released (which leave the released books meanwhile), and
+ * the oldest pending part, which stays on the pending list for the merged
+ * chunk to take over.
+ */
+struct rel_merge {
+	size_t carried;
+	mchunkptr keep;
+};
+
+/*
+ * Takes free part p's mark off as it is merged into a neighbour.  A pending
+ * part keeps its place on the list if it is the oldest so far: the hole it
+ * grows into has been free at least that long, and a hole that keeps
+ * growing (late in a program's mass free, every hole does) would otherwise
+ * go back to the list's end with each merge and never come due.
+ */
+static __attribute__((noinline)) void rel_gather_marked(mstate av, mchunkptr p, size_t size,
+							struct rel_merge *m)
+{
+	struct rel_words *w = rel_of(p);
+	size_t released;
+
+	switch (rel_state_of(p, size)) {
+	case REL_NONE:
+		return;
+	case REL_PENDING:
+		released = w->carried;
+		if (m->keep == NULL) {
+			m->keep = p;
+		} else if (w->since < rel_of(m->keep)->since) {
+			pending_unlink(av, rel_of(m->keep));
+			m->keep = p;
+		} else {
+			pending_unlink(av, w);
+		}
+		break;
+	default:
+		released = rel_span(p, size);
+		break;
+	}
+	w->mark = 0;
+	av->books.released_bytes -= released;
+	books_cold_changed(av);
+	m->carried += released;
+}
+
+static inline void rel_gather(mstate av, mchunkptr p, size_t size, struct rel_merge *m)
+{
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return;
+	rel_gather_marked(av, p, size, m);
+}
+
 /* Released pages going back into use: an allocation, or the top chunk. */
 static inline void rel_reuse(mstate av, size_t bytes)
 {
-	av->books.reuse_total_bytes += bytes;
+	if (bytes != 0) {
+		av->books.reuse_total_bytes += bytes;
+		books_cold_changed(av);
+	}
+}
+
+/* The merged parts went into the top chunk: their released pages are in use again. */
+static inline void rel_merged_into_top(mstate av, const struct rel_merge *m)
+{
+	if (m->keep != NULL)
+		pending_unlink(av, rel_of(m->keep));
+	rel_reuse(av, m->carried);
 }
 
 /*
- * Free chunk q of size s was just made by merging parts whose released
- * bytes (rel_take's results) sum to carried.  It becomes pending if it is
- * big enough or holds released pages already.
+ * Free chunk q of size s was just made by merging parts (see rel_gather).
+ * It becomes pending if it is big enough or holds released pages already:
+ * in the kept part's place on the list, with its age, if a pending part was
+ * absorbed; at the list's end, new, otherwise.
  */
 static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, size_t s,
-						      size_t carried)
+						      const struct rel_merge *m)
 {
-	struct rel_words *w;
+	size_t carried = m->carried;
+	struct rel_words *w, tmp;
 
+	/* A pending part holds a whole page, so q, which contains it, does too. */
 	if (rel_span(q, s) == 0) {
 		rel_reuse(av, carried);
 		return;
@@ -278,9 +349,30 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 		 * is released as it stands, with no system call.  Its pages were
 		 * released at least a delay ago as far as rel_note_reuse goes.
 		 */
+		if (m->keep != NULL)
+			pending_unlink(av, rel_of(m->keep));
 		w->mark = rel_mark_value(q, s, REL_RELEASED);
 		w->since = av->rel_clock - rel_delay(av);
 		av->books.released_bytes += carried;
+		books_cold_changed(av);
+		return;
+	}
+	av->books.released_bytes += carried;
+	books_cold_changed(av);
+	if (m->keep != NULL) {
+		/* The two sets of words may overlap, so they go through a copy. */
+		tmp = *rel_of(m->keep);
+		tmp.mark = rel_mark_value(q, s, REL_PENDING);
+		tmp.carried = carried;
+		*w = tmp;
+		if (tmp.prev != NULL)
+			rel_of(tmp.prev)->next = q;
+		else
+			av->rel_pending_head = q;
+		if (tmp.next != NULL)
+			rel_of(tmp.next)->prev = q;
+		else
+			av->rel_pending_tail = q;
 		return;
 	}
 	w->mark = rel_mark_value(q, s, REL_PENDING);
@@ -293,17 +385,20 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 	else
 		av->rel_pending_head = q;
 	av->rel_pending_tail = q;
-	av->books.released_bytes += carried;
 }
 
-/* The common case, a merged chunk below the threshold with nothing released, stays inline. */
-static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carried)
+/*
+ * The common case, a merged chunk below the threshold with nothing marked,
+ * stays inline: s < thr, or no threshold at all (0), is one compare as
+ * s <= thr - 1 in unsigned arithmetic.
+ */
+static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, const struct rel_merge *m)
 {
 	size_t thr = mp_.release_threshold;
 
-	if (carried == 0 && (thr == 0 || s < thr))
+	if (((m->carried | (uintptr_t)m->keep) == 0) & (s <= thr - 1))
 		return;
-	rel_mark_merged(av, q, s, carried);
+	rel_mark_merged(av, q, s, m);
 }
 
 /*
@@ -311,7 +406,8 @@ static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, size_t carr
  * rest, remainder of rsize (NULL if none), stays free.  The remainder keeps
  * the victim's state over the pages it spans.
  */
-static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remainder, size_t rsize)
+static __attribute__((noinline)) void rel_split_marked(mstate av, mchunkptr victim, size_t size,
+							   mchunkptr remainder, size_t rsize)
 {
 	enum rel_state st = rel_state_of(victim, size);
 	struct rel_words *w, *rw, tmp;
@@ -334,6 +430,7 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 		rw->mark = rel_mark_value(remainder, rsize, REL_RELEASED);
 		rw->since = since;
 		av->books.released_bytes += kept;
+		books_cold_changed(av);
 		return;
 	}
 	/*
@@ -343,6 +440,7 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 	tmp = *w;
 	w->mark = 0;
 	av->books.released_bytes -= tmp.carried;
+	books_cold_changed(av);
 	rel_reuse(av, tmp.carried);
 	tmp.mark = rel_mark_value(remainder, rsize, REL_PENDING);
 	tmp.carried = 0;
@@ -355,6 +453,15 @@ static void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remain
 		rel_of(tmp.next)->prev = remainder;
 	else
 		av->rel_pending_tail = remainder;
+}
+
+/* A chunk too small to hold a whole page has no mark: answered inline, without its words. */
+static inline void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr remainder,
+			     size_t rsize)
+{
+	if (likely(size < mp_.pagesize + REL_KEEP))
+		return;
+	rel_split_marked(av, victim, size, remainder, rsize);
 }
 
 /* The oldest pending chunk is due: release it and those nearly due, in batches. */
@@ -454,7 +561,7 @@ void ptm_i_consolidate(mstate av)
 	mchunkptr unsorted_bin = unsorted_chunks(av), first_unsorted;
 	mchunkptr p, nextp, nextchunk;
 	size_t size, nextsize, prevsize;
-	size_t carried;
+	struct rel_merge m;
 
 	av->have_fastchunks = 0;
 	for (unsigned i = 0; i < NFASTBINS; i++) {
@@ -471,7 +578,7 @@ void ptm_i_consolidate(mstate av)
 			books_fast(av, -1, -(long)size);
 			nextchunk = chunk_at_offset(p, size);
 			nextsize = chunksize(nextchunk);
-			carried = 0;
+			m = (struct rel_merge){0};
 			if (!prev_inuse(p)) {
 				prevsize = p->prev_size;
 				size += prevsize;
@@ -479,13 +586,13 @@ void ptm_i_consolidate(mstate av)
 				if (unlikely(chunksize(p) != prevsize))
 					ptm_i_printerr("corrupted size vs. prev_size in fastbins");
 				ptm_i_unlink_chunk(av, p);
-				carried += rel_take(av, p, prevsize);
+				rel_gather(av, p, prevsize, &m);
 			}
 			if (nextchunk != av->top) {
 				if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 					size += nextsize;
 					ptm_i_unlink_chunk(av, nextchunk);
-					carried += rel_take(av, nextchunk, nextsize);
+					rel_gather(av, nextchunk, nextsize, &m);
 				} else {
 					clear_inuse_bit_at_offset(nextchunk, 0);
 				}
@@ -501,12 +608,12 @@ void ptm_i_consolidate(mstate av)
 				p->fd = first_unsorted;
 				set_foot(p, size);
 				books_bin_in(av, size);
-				rel_after_merge(av, p, size, carried);
+				rel_after_merge(av, p, size, &m);
 			} else {
 				size += nextsize;
 				set_head(p, size | PREV_INUSE);
 				av->top = p;
-				rel_reuse(av, carried);
+				rel_merged_into_top(av, &m);
 			}
 			p = nextp;
 		}
@@ -962,11 +1069,11 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 }
 
 /* Coalesces p with its free neighbours and files it in unsorted or top. */
-static void merge_chunk(mstate av, mchunkptr p, size_t size)
+static inline __attribute__((always_inline)) void merge_chunk(mstate av, mchunkptr p, size_t size)
 {
 	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
 	size_t nextsize, prevsize;
-	size_t carried = 0;
+	struct rel_merge m = {0};
 
 	if (unlikely(p == av->top))
 		ptm_i_printerr("double free or corruption (top)");
@@ -986,12 +1093,12 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		if (unlikely(chunksize(p) != prevsize))
 			ptm_i_printerr("corrupted size vs. prev_size while consolidating");
 		ptm_i_unlink_chunk(av, p);
-		carried += rel_take(av, p, prevsize);
+		rel_gather(av, p, prevsize, &m);
 	}
 	if (nextchunk != av->top) {
 		if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 			ptm_i_unlink_chunk(av, nextchunk);
-			carried += rel_take(av, nextchunk, nextsize);
+			rel_gather(av, nextchunk, nextsize, &m);
 			size += nextsize;
 		} else {
 			clear_inuse_bit_at_offset(nextchunk, 0);
@@ -1011,17 +1118,23 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		set_head(p, size | PREV_INUSE);
 		set_foot(p, size);
 		books_bin_in(av, size);
-		rel_after_merge(av, p, size, carried);
+		rel_after_merge(av, p, size, &m);
 	} else {
 		size += nextsize;
 		set_head(p, size | PREV_INUSE);
 		av->top = p;
-		rel_reuse(av, carried);
+		rel_merged_into_top(av, &m);
 	}
 	rel_tick(av);
 
-	/* A big free chunk: a good moment to consolidate and give memory back. */
+	/*
+	 * A big free chunk: a good moment to consolidate and give memory back.
+	 * free keeps errno, and only the system calls here (and the page
+	 * release's, which keeps it itself) could change it on this path.
+	 */
 	if (size >= FASTBIN_CONSOLIDATION_THRESHOLD) {
+		int saved_errno = errno;
+
 		if (av->have_fastchunks)
 			ptm_i_consolidate(av);
 		if (av == main_arena) {
@@ -1031,35 +1144,14 @@ static void merge_chunk(mstate av, mchunkptr p, size_t size)
 		} else {
 			ptm_i_heap_trim(heap_for_ptr(av->top), mp_.top_pad);
 		}
+		errno = saved_errno;
 	}
 }
 
-void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
+/* Frees chunk p of size into av's fastbins or bins (or unmaps it): the thread cache is passed. */
+static inline __attribute__((always_inline)) void int_free_arena(mstate av, mchunkptr p, size_t size,
+								 int have_lock)
 {
-	size_t size = chunksize(p);
-	struct ptm_tcache *tc;
-
-	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
-		ptm_i_printerr("free(): invalid pointer");
-	if (unlikely(size < MINSIZE || !aligned_ok(size)))
-		ptm_i_printerr("free(): invalid size");
-
-	tc = ptm_i_tcache;
-	if (tc != NULL) {
-		size_t tc_idx = csize2tidx(size);
-
-		if (tc_idx < mp_.tcache_bins) {
-			struct ptm_tcache_entry *e = chunk2mem(p);
-
-			if (unlikely(e->key == ptm_i_tcache_key))
-				ptm_i_tcache_double_free_scan(tc, e, tc_idx);
-			if (tc->counts[tc_idx] < mp_.tcache_count) {
-				tcache_put(tc, p, tc_idx);
-				return;
-			}
-		}
-	}
-
 	if (size <= get_max_fast()) {
 		mchunkptr next = chunk_at_offset(p, size), old;
 		unsigned idx = fastbin_index(size);
@@ -1093,6 +1185,44 @@ void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
 		return;
 	}
 	ptm_i_munmap_chunk(p);
+}
+
+/*
+ * free's way for a chunk its caller has checked (pointer and size, as in
+ * ptm_i_int_free) and found not to fit in the thread cache: the arena part
+ * alone, with nothing checked twice.
+ */
+void ptm_i_int_free_arena(mstate av, mchunkptr p, size_t size)
+{
+	int_free_arena(av, p, size, 0);
+}
+
+void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
+{
+	size_t size = chunksize(p);
+	struct ptm_tcache *tc;
+
+	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+		ptm_i_printerr("free(): invalid pointer");
+	if (unlikely(size < MINSIZE || !aligned_ok(size)))
+		ptm_i_printerr("free(): invalid size");
+
+	tc = ptm_i_tcache;
+	if (tc != NULL) {
+		size_t tc_idx = csize2tidx(size);
+
+		if (tc_idx < mp_.tcache_bins) {
+			struct ptm_tcache_entry *e = chunk2mem(p);
+
+			if (unlikely(e->key == ptm_i_tcache_key))
+				ptm_i_tcache_double_free_scan(tc, e, tc_idx);
+			if (tc->counts[tc_idx] < mp_.tcache_count) {
+				tcache_put(tc, p, tc_idx);
+				return;
+			}
+		}
+	}
+	int_free_arena(av, p, size, have_lock);
 }
 
 void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)

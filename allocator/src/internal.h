@@ -79,7 +79,7 @@ static inline unsigned bin_index(size_t sz)
 #define ARENA_NONCONTIGUOUS 0x2U
 
 /* Free chunks of at least this size give their whole pages back (bins.c). */
-#define DEFAULT_RELEASE_THRESHOLD ((size_t)8 * 1024)
+#define DEFAULT_RELEASE_THRESHOLD ((size_t)4 * 1024)
 #define DEFAULT_RELEASE_DELAY     ((size_t)1024)
 
 /*
@@ -167,6 +167,7 @@ struct ptm_arena {
 	size_t lf_max;
 	size_t lf_count;
 	bool lf_stale;
+	bool books_cold; /* released-bytes or lock-wait books changed since the last publish */
 	/* Free chunks waiting to release their pages, oldest first (bins.c). */
 	mchunkptr rel_pending_head;
 	mchunkptr rel_pending_tail;
@@ -329,38 +330,100 @@ static inline void ptm_i_books_open(mstate av)
 /*
  * Copies the books into pub, under pub's seqlock; the caller holds the lock.
  * Every unlock publishes, so this sits on the path of every free and of
- * every malloc that misses the thread cache, and there its instruction count
- * is what costs: a free of a scattered chunk waits on several cache misses,
- * and the next free's loads can only overlap them if the processor's window
- * reaches past this free's tail.  On alloc_bench's swiss_cheese (90,000
- * such frees) a call to memcpy here made the frees take a quarter longer
- * than leaving the copy out, and 17 word stores a third longer; eight
- * 16-byte moves and one 8-byte move, inline, cost about an eighth.  Readers
- * check gen, so how the words are moved does not matter to them.
+ * every malloc that misses the thread cache, and there its instruction and
+ * store counts are what cost: a free of a scattered chunk waits on several
+ * cache misses, and the next free's loads can only overlap them if the
+ * processor's window reaches past this free's tail.  On alloc_bench's
+ * swiss_cheese (90,000 such frees) a call to memcpy here made the frees take
+ * a quarter longer than leaving the copy out, and 17 word stores a third
+ * longer; eight 16-byte moves and one 8-byte move, inline, cost about an
+ * eighth, and leaving the copy out altogether saved about 12% of the free
+ * loop.  So ptm_i_arena_unlock copies only what most calls change (the
+ * hot words: top, bins, fastbins, threads, lock counts, the release calls
+ * and the largest free chunk; word by word, see BOOKS_COPY_WORDS) and the
+ * rest (system memory, lock wait times, released bytes, heaps) only when
+ * it changed: books_cold is set
+ * wherever any of those changes (bins.c's release books, arena.c's lock
+ * waits and heaps, sysmem.c's growth and trimming).  Copying a word that
+ * did not change is always right; every word that changed is copied, so
+ * pub is the whole books at every unlock, as before.  Readers check gen, so
+ * how the words are moved does not matter to them.
  */
 typedef uint64_t ptm_books_pair __attribute__((vector_size(16), aligned(8), may_alias));
 
+#define BOOKS_AT(a, field) ((char *)&(a)->field)
+
+/* Copies pub's words [from, to) from the books, in 16-byte moves and a last 8-byte one. */
+#define BOOKS_COPY(av, from, to)                                                                   \
+	do {                                                                                       \
+		_Pragma("GCC unroll 16") for (size_t i_ = (from); i_ + 16 <= (to); i_ += 16)       \
+			*(ptm_books_pair *)((char *)&(av)->pub + i_) =                             \
+				*(const ptm_books_pair *)((const char *)&(av)->books + i_);        \
+		if (((to) - (from)) % 16 != 0)                                                     \
+			*(uint64_t *)((char *)&(av)->pub + (to)-8) =                               \
+				*(const uint64_t *)((const char *)&(av)->books + (to)-8);          \
+	} while (0)
+
+/*
+ * Copies the books' words first..last (field names) one by one.  The hot
+ * words were just written one by one in the critical section, and a 16-byte
+ * load of two words still in the store buffer cannot be forwarded from
+ * them: it waits for both stores to reach the cache (perf put half of
+ * realloc's own time there, and a twentieth of free's arena part).
+ */
+#define BOOKS_COPY_WORDS(av, first, last)                                                          \
+	do {                                                                                       \
+		_Pragma("GCC unroll 8") for (size_t i_ = offsetof(struct ptm_abi_arena, first);   \
+					       i_ <= offsetof(struct ptm_abi_arena, last); i_ += 8)  \
+			*(uint64_t *)((char *)&(av)->pub + i_) =                                   \
+				*(const uint64_t *)((const char *)&(av)->books + i_);              \
+	} while (0)
+
+enum {
+	BOOKS_FROM = offsetof(struct ptm_abi_arena, system_bytes),
+	BOOKS_END = sizeof(struct ptm_abi_arena),
+	/* The hot words: top_bytes up to lock_contended, release_calls and largest_free_bytes. */
+	BOOKS_HOT1_FROM = offsetof(struct ptm_abi_arena, top_bytes),
+	BOOKS_HOT1_TO = offsetof(struct ptm_abi_arena, lock_wait_ns),
+	BOOKS_HOT2_FROM = offsetof(struct ptm_abi_arena, release_calls),
+	BOOKS_HOT2_TO = offsetof(struct ptm_abi_arena, heaps),
+};
+_Static_assert(BOOKS_HOT1_FROM == offsetof(struct ptm_abi_arena, max_system_bytes) + 8 &&
+		       BOOKS_HOT2_TO == offsetof(struct ptm_abi_arena, largest_free_bytes) + 8 &&
+		       BOOKS_HOT2_FROM == offsetof(struct ptm_abi_arena, reuse_total_bytes) + 8 &&
+		       BOOKS_END == offsetof(struct ptm_abi_arena, heaps) + 8,
+	       "the hot and cold parts of the books cover them whole");
+
+/* The whole copy, for a new arena and after fork. */
 static inline void ptm_i_books_publish(mstate av)
 {
-	enum {
-		FROM = offsetof(struct ptm_abi_arena, system_bytes),
-		BYTES = sizeof(struct ptm_abi_arena) - FROM,
-		PAIRS = BYTES / sizeof(ptm_books_pair),
-	};
-	const char *src = (const char *)&av->books + FROM;
-	char *dst = (char *)&av->pub + FROM;
 	uint64_t gen = av->pub.gen;
 
-	_Static_assert(BYTES % sizeof(uint64_t) == 0, "the books are whole 64-bit words");
+	_Static_assert((BOOKS_END - BOOKS_FROM) % sizeof(uint64_t) == 0,
+		       "the books are whole 64-bit words");
+	av->books.system_bytes = av->system_mem;
+	av->books.max_system_bytes = av->max_system_mem;
 	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-#pragma GCC unroll 16
-	for (size_t i = 0; i < PAIRS; i++)
-		((ptm_books_pair *)dst)[i] = ((const ptm_books_pair *)src)[i];
-	if (BYTES % sizeof(ptm_books_pair) != 0)
-		((uint64_t *)dst)[BYTES / sizeof(uint64_t) - 1] =
-			((const uint64_t *)src)[BYTES / sizeof(uint64_t) - 1];
+	BOOKS_COPY(av, BOOKS_FROM, BOOKS_END);
 	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
+	av->books_cold = false;
+}
+
+/* The cold words, when they changed (see above). */
+static inline void books_publish_cold(mstate av)
+{
+	av->pub.system_bytes = av->books.system_bytes = av->system_mem;
+	av->pub.max_system_bytes = av->books.max_system_bytes = av->max_system_mem;
+	BOOKS_COPY_WORDS(av, lock_wait_ns, reuse_total_bytes);
+	av->pub.heaps = av->books.heaps;
+	av->books_cold = false;
+}
+
+/* Some released-bytes or lock-wait books changed: the next unlock copies them. */
+static inline void books_cold_changed(mstate av)
+{
+	av->books_cold = true;
 }
 
 static inline void ptm_i_arena_lock(mstate av)
@@ -399,13 +462,23 @@ static inline uint64_t books_largest(mstate av, size_t top)
 static inline void ptm_i_arena_unlock(mstate av)
 {
 	size_t top = chunksize(av->top);
+	uint64_t largest = books_largest(av, top), threads = av->attached_threads;
+	uint64_t gen = av->pub.gen;
 
-	av->books.system_bytes = av->system_mem;
-	av->books.max_system_bytes = av->max_system_mem;
 	av->books.top_bytes = top;
-	av->books.largest_free_bytes = books_largest(av, top);
-	av->books.threads_attached = av->attached_threads;
-	ptm_i_books_publish(av);
+	av->books.largest_free_bytes = largest;
+	av->books.threads_attached = threads;
+	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	av->pub.top_bytes = top;
+	av->pub.largest_free_bytes = largest;
+	av->pub.threads_attached = threads;
+	BOOKS_COPY_WORDS(av, binned_chunks, fast_bytes);
+	BOOKS_COPY_WORDS(av, lock_acquisitions, lock_contended);
+	BOOKS_COPY_WORDS(av, release_calls, release_calls);
+	if (unlikely(av->books_cold))
+		books_publish_cold(av);
+	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
 	if (!__libc_single_threaded)
 		ptm_unlock(&av->mutex);
 }
@@ -451,6 +524,7 @@ static inline void ptm_i_ensure_init(void)
 /* bins.c */
 void *ptm_i_int_malloc(mstate av, size_t bytes) PTM_HIDDEN;
 void ptm_i_int_free(mstate av, mchunkptr p, int have_lock) PTM_HIDDEN;
+void ptm_i_int_free_arena(mstate av, mchunkptr p, size_t size) PTM_HIDDEN;
 void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb) PTM_HIDDEN;
 void *ptm_i_int_memalign(mstate av, size_t alignment, size_t bytes) PTM_HIDDEN;
 void ptm_i_consolidate(mstate av) PTM_HIDDEN;

@@ -73,8 +73,9 @@
  * ---------------------------------------------------
  * glibc gives memory back only from the top chunk, and from inside free
  * chunks only when malloc_trim is called.  libptm also does it by itself: a
- * free chunk of at least the release threshold (8 KiB: two pages, so that a
- * hole of a few freed messages already frees a page) becomes pending, and
+ * free chunk of at least the release threshold (4 KiB: any chunk that can
+ * hold a whole page past its kept head, so that a hole of five freed
+ * 1000-byte messages already frees a page) becomes pending, and
  * once it has stayed free for the release delay (1024 further frees into
  * its arena; doubled per arena, up to 64 times, while released pages keep
  * being reused within one delay, and halved again when they are not) its
@@ -101,12 +102,15 @@
  * currently released bytes and the page runs released (release_calls:
  * ptm_stats_abi.h, version 2).  On the seed's incident (100,000 x
  * malloc(1000), 90% freed at random) the resident heap right after the
- * frees is about 51% of its peak (threshold 4 KiB: 45-47%; after
- * malloc_trim(0): 42%), against a floor of about 41% for any allocator that
- * does not move live blocks: with 10% of 1008-byte chunks alive at random,
- * that share of pages still holds one.  What is left above the floor is
- * the chunks still pending (freed within the last delay) and holes with no
- * whole page inside.
+ * frees is about 45% of its peak (with an 8 KiB threshold, the default
+ * before: 50%; after malloc_trim(0): 42%), against a floor of about 41%
+ * for any allocator that does not move live blocks: with 10% of 1008-byte
+ * chunks alive at random, that share of pages still holds one.  What is
+ * left above the floor is the chunks still pending (freed within the last
+ * delay).  A hole that grows keeps the age of its oldest pending part (it
+ * has been free at least that long) and that part's place on the list:
+ * late in a mass free every hole grows, and one that went back to the
+ * list's end with each merge would never come due.
  *
  * Sampled heap profile (sample.c)
  * -------------------------------
@@ -141,7 +145,7 @@
  *   -                 MALLOC_TCACHE_COUNT_    7       (0 .. 65535)
  *   -                 MALLOC_TCACHE_MAX_      1032 B  (0 .. 1032)
  *   -                 MALLOC_TCACHE_UNSORTED_LIMIT_ 0 (no limit)
- *   PTM_M_RELEASE_THRESHOLD MALLOC_RELEASE_THRESHOLD_ 8 KiB (0 = no release)
+ *   PTM_M_RELEASE_THRESHOLD MALLOC_RELEASE_THRESHOLD_ 4 KiB (0 = no release)
  *   PTM_M_RELEASE_DELAY     MALLOC_RELEASE_DELAY_     1024 frees (0 = at once)
  *   PTM_M_RELEASE_MADV_FREE MALLOC_RELEASE_MADV_FREE_ 0 (MADV_DONTNEED)
  *   PTM_M_RELEASE_BATCH     MALLOC_RELEASE_BATCH_     1 (process_madvise batches)
@@ -196,11 +200,14 @@ static void maybe_init_tcache(void)
 }
 
 /*
- * ptm_malloc reaches this by a tail call (a jump: it has no frame of its own
- * to unwind), so this function's return address is malloc's caller, which a
- * sample reports (sample.c) without costing the fast path an instruction.
+ * Every way malloc_slow does not take itself: no cache or arena yet, a
+ * request too big, a sample due, an arena that cannot serve.  counted says
+ * whether the sampler's countdown has been charged with bytes already (by
+ * ptm_malloc's fast path or by malloc_slow); caller is malloc's caller, for
+ * a sample.
  */
-static __attribute__((noinline)) void *malloc_slow(size_t bytes)
+static __attribute__((noinline)) void *malloc_generic(size_t bytes, bool counted,
+						      const void *caller)
 {
 	struct ptm_tcache *tc;
 	mstate av;
@@ -215,13 +222,11 @@ static __attribute__((noinline)) void *malloc_slow(size_t bytes)
 	tc = ptm_i_tcache;
 	if (tc != NULL) {
 		/* The fast path counted bytes down only if it got as far as the countdown. */
-		bool counted =
-			bytes <= mp_.tcache_max_bytes && tc->entries[tcache_index(bytes)] != NULL;
-
-		if (!counted)
+		if (!counted && !(bytes <= mp_.tcache_max_bytes &&
+				  tc->entries[tcache_index(bytes)] != NULL))
 			tc->sample_left -= (intptr_t)bytes;
 		if (unlikely(tc->sample_left < 0)) {
-			victim = ptm_i_sample_alloc(tc, bytes, __builtin_return_address(0));
+			victim = ptm_i_sample_alloc(tc, bytes, caller);
 			if (victim != NULL)
 				return victim;
 		}
@@ -243,6 +248,38 @@ static __attribute__((noinline)) void *malloc_slow(size_t bytes)
 	return victim;
 }
 
+/*
+ * ptm_malloc reaches this by a tail call (a jump: it has no frame of its own
+ * to unwind), so this function's return address is malloc's caller, which a
+ * sample reports (sample.c) without costing the fast path an instruction.
+ * The usual way here is a size whose cache bin is empty, or past the cache,
+ * in a thread that has its cache and arena: the countdown is charged (the
+ * fast path stopped before it), and the arena serves, with nothing looked
+ * up twice.  Everything else goes to malloc_generic.
+ */
+static __attribute__((noinline)) void *malloc_slow(size_t bytes)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	mstate av = ptm_i_thread_arena;
+	void *victim;
+
+	if (unlikely(tc == NULL || av == NULL || bytes > MAX_REQUEST ||
+		     (bytes <= mp_.tcache_max_bytes && tc->entries[tcache_index(bytes)] != NULL)))
+		return malloc_generic(bytes, false, __builtin_return_address(0));
+	if (unlikely((tc->sample_left -= (intptr_t)bytes) < 0))
+		return malloc_generic(bytes, true, __builtin_return_address(0));
+	ptm_i_arena_lock(av);
+	victim = ptm_i_int_malloc(av, bytes);
+	if (unlikely(victim == NULL)) {
+		av = ptm_i_arena_get_retry(av, bytes);
+		victim = ptm_i_int_malloc(av, bytes);
+		if (av == NULL)
+			return victim;
+	}
+	ptm_i_arena_unlock(av);
+	return victim;
+}
+
 PTM_API void *ptm_malloc(size_t bytes)
 {
 	struct ptm_tcache *tc = ptm_i_tcache;
@@ -255,41 +292,70 @@ PTM_API void *ptm_malloc(size_t bytes)
 	return tcache_get(tc, idx);
 }
 
-static __attribute__((noinline)) void free_slow(void *mem)
+/* A mapped chunk (or a sample) goes back to the kernel; errno is kept. */
+static __attribute__((noinline)) void free_mapped(mchunkptr p)
 {
 	int saved_errno = errno;
+	size_t size = chunksize(p), raw = chunksize_nomask(p);
+
+	if (unlikely(ptm_i_sample_is(p))) {
+		ptm_i_sample_forget(p);
+		ptm_i_munmap_chunk(p);
+		errno = saved_errno;
+		return;
+	}
+	/* A freed mapping bigger than the threshold raises the threshold. */
+	if (!mp_.no_dyn_threshold && raw > __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
+	    raw <= DEFAULT_MMAP_THRESHOLD_MAX) {
+		__atomic_store_n(&mp_.mmap_threshold, size, __ATOMIC_RELAXED);
+		__atomic_store_n(&mp_.trim_threshold, 2 * size, __ATOMIC_RELAXED);
+	}
+	ptm_i_munmap_chunk(p);
+	errno = saved_errno;
+}
+
+/* The rare ways: no cache yet, a probable double free, a chunk the cache takes after all. */
+static __attribute__((noinline)) void free_generic(mchunkptr p)
+{
+	int saved_errno = errno;
+
+	ptm_i_ensure_init();
+	maybe_init_tcache();
+	ptm_i_int_free(arena_for_chunk(p), p, 0);
+	errno = saved_errno;
+}
+
+/*
+ * Everything ptm_free's one branch sends here.  The usual case is a chunk
+ * whose cache bin is full: the fast path found the cache, the chunk in its
+ * range and its key not the cache's, so after glibc's two checks it goes
+ * straight to its arena (ptm_i_int_free_arena), with nothing checked twice.
+ * free keeps errno: the arena path keeps it itself around the few system
+ * calls it can make (page release, trimming, waiting for the lock), so only
+ * the rare ways here save it.
+ */
+static __attribute__((noinline)) void free_slow(void *mem)
+{
+	struct ptm_tcache *tc = ptm_i_tcache;
+	struct ptm_tcache_entry *e = mem;
 	mchunkptr p = mem2chunk(mem);
 	size_t size = chunksize(p);
 
 	if (chunk_is_mmapped(p)) {
-		size_t raw = chunksize_nomask(p);
-
-		if (unlikely(ptm_i_sample_is(p))) {
-			ptm_i_sample_forget(p);
-			ptm_i_munmap_chunk(p);
-			errno = saved_errno;
-			return;
-		}
-
-		/* A freed mapping bigger than the threshold raises the threshold. */
-		if (!mp_.no_dyn_threshold &&
-		    raw > __atomic_load_n(&mp_.mmap_threshold, __ATOMIC_RELAXED) &&
-		    raw <= DEFAULT_MMAP_THRESHOLD_MAX) {
-			__atomic_store_n(&mp_.mmap_threshold, size, __ATOMIC_RELAXED);
-			__atomic_store_n(&mp_.trim_threshold, 2 * size, __ATOMIC_RELAXED);
-		}
-		ptm_i_munmap_chunk(p);
-	} else {
-		/* Checked before the arena is looked up through the chunk's address. */
-		if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
-			ptm_i_printerr("free(): invalid pointer");
-		if (unlikely(size < MINSIZE || !aligned_ok(size)))
-			ptm_i_printerr("free(): invalid size");
-		ptm_i_ensure_init();
-		maybe_init_tcache();
-		ptm_i_int_free(arena_for_chunk(p), p, 0);
+		free_mapped(p);
+		return;
 	}
-	errno = saved_errno;
+	/* Checked before the arena is looked up through the chunk's address. */
+	if (unlikely((uintptr_t)p > (uintptr_t)-size || misaligned_chunk(p)))
+		ptm_i_printerr("free(): invalid pointer");
+	if (unlikely(size < MINSIZE || !aligned_ok(size)))
+		ptm_i_printerr("free(): invalid size");
+	if (likely(tc != NULL && size <= mp_.tcache_max_csize &&
+		   tc->counts[csize2tidx(size)] >= mp_.tcache_count && e->key != ptm_i_tcache_key)) {
+		ptm_i_int_free_arena(arena_for_chunk(p), p, size);
+		return;
+	}
+	free_generic(p);
 }
 
 PTM_API void ptm_free(void *mem)

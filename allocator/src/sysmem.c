@@ -244,6 +244,7 @@ static void sysmalloc_heap(size_t nb, mstate av, size_t old_size, mchunkptr old_
 	if ((long)(MINSIZE + nb - old_size) > 0 &&
 	    ptm_i_grow_heap(old_heap, (long)(MINSIZE + nb - old_size)) == 0) {
 		av->system_mem += old_heap->size - old_heap_size;
+		books_cold_changed(av);
 		set_head(old_top, (size_t)(((char *)old_heap + old_heap->size) - (char *)old_top) |
 					  PREV_INUSE);
 		return;
@@ -255,6 +256,7 @@ static void sysmalloc_heap(size_t nb, mstate av, size_t old_size, mchunkptr old_
 	heap->prev = old_heap;
 	av->system_mem += heap->size;
 	av->books.heaps++;
+	books_cold_changed(av);
 	av->top = chunk_at_offset(heap, sizeof(*heap));
 	set_head(av->top, (heap->size - sizeof(*heap)) | PREV_INUSE);
 
@@ -299,6 +301,7 @@ static void sysmalloc_brk(size_t nb, mstate av, size_t old_size, mchunkptr old_t
 	if (mp_.sbrk_base == NULL)
 		mp_.sbrk_base = brk;
 	av->system_mem += size;
+	books_cold_changed(av);
 
 	if (brk == old_end && snd_brk == NULL) {
 		set_head(old_top, (size + old_size) | PREV_INUSE);
@@ -319,8 +322,10 @@ static void sysmalloc_brk(size_t nb, mstate av, size_t old_size, mchunkptr old_t
 	aligned_brk = brk;
 	if (contiguous(av)) {
 		/* What a foreign sbrk took in between is counted as ours, like glibc. */
-		if (old_size)
+		if (old_size) {
 			av->system_mem += (size_t)(brk - old_end);
+			books_cold_changed(av);
+		}
 		front_misalign = (uintptr_t)chunk2mem(brk) & MALLOC_ALIGN_MASK;
 		if (front_misalign > 0) {
 			correction = MALLOC_ALIGNMENT - front_misalign;
@@ -344,10 +349,12 @@ static void sysmalloc_brk(size_t nb, mstate av, size_t old_size, mchunkptr old_t
 	av->top = (mchunkptr)aligned_brk;
 	set_head(av->top, (size_t)(snd_brk - aligned_brk + correction) | PREV_INUSE);
 	av->system_mem += correction;
+	books_cold_changed(av);
 	/* Link the new region into the list of regions (see struct ptm_arena). */
 	av->top->prev_size = old_size ? (size_t)av->segments : 0;
 	av->segments = av->top;
 	av->books.heaps = old_size ? av->books.heaps + 1 : 1;
+	books_cold_changed(av);
 
 	if (old_size != 0) {
 		/*
@@ -395,8 +402,10 @@ void *ptm_i_sysmalloc(size_t nb, mstate av)
 	} else {
 		sysmalloc_brk(nb, av, old_size, old_top);
 	}
-	if (av->system_mem > av->max_system_mem)
+	if (av->system_mem > av->max_system_mem) {
 		av->max_system_mem = av->system_mem;
+		books_cold_changed(av);
+	}
 	if (av->system_mem != old_system_mem)
 		PTM_PROBE3(heap_grow, av, av->system_mem - old_system_mem, av->system_mem);
 
@@ -437,6 +446,7 @@ int ptm_i_systrim(size_t pad, mstate av)
 	if (released == 0)
 		return 0;
 	av->system_mem -= released;
+	books_cold_changed(av);
 	PTM_PROBE3(heap_shrink, av, released, av->system_mem);
 	set_head(av->top, (top_size - released) | PREV_INUSE);
 	return 1;

@@ -133,8 +133,13 @@ static void swiss_cheese_resident_heap_drops_to_the_live_pages(void)
 	       (unsigned long long)st.release_total_bytes, (unsigned long long)st.release_calls,
 	       (unsigned long long)st.released_bytes);
 	CHECK_MSG(peak >= NMSG * 1000 / 4096, "peak %zu", peak);
-	/* At most the floor plus 15% of the peak: the last frees may still be pending. */
-	CHECK_MSG(after <= floor_pages + peak * 15 / 100, "after %zu, floor %zu, peak %zu", after,
+	/*
+	 * At most the floor plus 5% of the peak: only the holes freed within
+	 * the last delay may still be pending (44.5% against a 41.2% floor when
+	 * written; with holes re-queued at each merge and an 8 KiB threshold it
+	 * was about 50%).
+	 */
+	CHECK_MSG(after <= floor_pages + peak * 5 / 100, "after %zu, floor %zu, peak %zu", after,
 		  floor_pages, peak);
 	CHECK_MSG(after >= floor_pages, "after %zu below the floor %zu", after, floor_pages);
 	CHECK(st.released_bytes > 0);

@@ -2,16 +2,28 @@
 /*
  * alloc_bench - libptm against glibc, jemalloc, tcmalloc and mimalloc.
  *
- * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [-a NAME=LIBRARY]... [-o]
+ * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [-a NAME=LIBRARY]... [-o] [-c]
  *                    [WORKLOADS_BINARY]
  * -a adds an allocator to preload (another libptm build, to compare a change
- * side by side in one run); -o leaves out jemalloc, tcmalloc and mimalloc.
+ * side by side in one run); -o leaves out jemalloc, tcmalloc and mimalloc;
+ * -c leaves out the callgrind counts.
  * Runs every workload of alloc_workloads under each allocator (LD_PRELOAD;
- * glibc is the process's own malloc), ROUNDS times, interleaving allocators
- * within a round so that machine noise falls on all of them alike, and
- * prints the median wall time and peak heap RSS of each as a ratio to glibc.
+ * glibc is the process's own malloc), ROUNDS times (default 11), with the
+ * allocators interleaved within a round, in reverse order every other round,
+ * so that machine noise falls on all of them alike.  For each workload it
+ * prints glibc's median wall time with the 25th and 75th percentiles of its
+ * rounds, and for every other allocator the median of its per-round time
+ * ratios to glibc's time in the same round, with their 25th and 75th
+ * percentiles; the median peak heap RSS as a ratio to glibc's.
+ * Beside them, a figure noise cannot move: the instructions per allocator
+ * call (Ir/op), counted by valgrind --tool=callgrind in one run of the
+ * workload at a tenth of its work (swiss_cheese whole), collecting only
+ * inside the workload's call wrappers (see alloc_workloads.c): the user-space
+ * instructions of malloc, free and realloc, not the kernel's page faults or
+ * system calls.  Without valgrind the column shows nan.
  * For swiss_cheese it also prints the heap resident right after the frees
- * as a share of that allocator's own peak: (after - base) / (peak - base).
+ * as a share of that allocator's own peak, (after - base) / (peak - base),
+ * median with min and max, and its two loops' times apart.
  */
 #include <errno.h>
 #include <math.h>
@@ -26,7 +38,8 @@
 extern char **environ;
 
 #define LIBDIR     "/usr/lib/x86_64-linux-gnu/"
-#define MAX_ROUNDS 15
+#define MAX_ROUNDS 51
+#define CG_DIVISOR 10 /* the callgrind runs do a tenth of the work */
 #define MAX_ALLOC  8
 
 struct allocator {
@@ -56,13 +69,24 @@ struct sample {
 	double seconds;
 	long base_kb, peak_kb, after_kb;
 	double alloc_s, free_s; /* swiss_cheese's two loops; -1 for the others */
+	long ops;
 };
 
-/* Runs one workload under one allocator; 0 or a negative errno. */
-static int run_one(const char *bin, const char *work, const struct allocator *a, struct sample *out)
+/*
+ * Runs one workload under one allocator; 0 or a negative errno.  With
+ * cg_out set, under callgrind at a tenth of the work, its profile written
+ * there.
+ */
+static int run_one(const char *bin, const char *work, const struct allocator *a,
+		   const char *cg_out, struct sample *out)
 {
-	char preload_env[600], line[256];
-	char *argv[] = {(char *)bin, (char *)work, NULL};
+	char preload_env[600], line[256], cg_file[600], divisor[16];
+	char *plain_argv[] = {(char *)bin, (char *)work, NULL};
+	char *cg_argv[] = {"valgrind",        "--tool=callgrind",  "--collect-atstart=no",
+			   "--toggle-collect=wl_*", cg_file,            "--log-file=/dev/null",
+			   (char *)bin,       (char *)work,        divisor,
+			   NULL};
+	char **argv = cg_out ? cg_argv : plain_argv;
 	char **envp;
 	size_t n = 0, i = 0;
 	int pipefd[2], status, err = 0;
@@ -89,7 +113,13 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-	err = -posix_spawn(&pid, bin, &fa, NULL, argv, envp);
+	if (cg_out) {
+		snprintf(cg_file, sizeof(cg_file), "--callgrind-out-file=%s", cg_out);
+		snprintf(divisor, sizeof(divisor), "%d", CG_DIVISOR);
+		err = -posix_spawnp(&pid, "valgrind", &fa, NULL, argv, envp);
+	} else {
+		err = -posix_spawn(&pid, bin, &fa, NULL, argv, envp);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	free(envp);
 	close(pipefd[1]);
@@ -101,9 +131,10 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	if (!f || !fgets(line, sizeof(line), f) ||
 	    sscanf(line,
 		   "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%lf "
-		   "free_s=%lf",
+		   "free_s=%lf ops=%ld",
 		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb, &out->alloc_s,
-		   &out->free_s) != 6)
+		   &out->free_s, &out->ops) != 7 ||
+	    out->ops <= 0)
 		err = -EPROTO;
 	if (f)
 		fclose(f);
@@ -121,10 +152,53 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+/* The q-quantile of v[0..n) (sorted in place), interpolated between ranks; NAN when n is 0. */
+static double quantile(double *v, int n, double q)
 {
+	double pos, frac;
+	int lo;
+
+	if (n == 0)
+		return NAN;
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	pos = q * (n - 1);
+	lo = (int)pos;
+	frac = pos - lo;
+	return lo + 1 < n ? v[lo] + frac * (v[lo + 1] - v[lo]) : v[lo];
+}
+
+/*
+ * Instructions per call of one workload under one allocator, from one
+ * callgrind run: the profile's "totals:" line (instructions collected inside
+ * the wrappers) over the calls the workload reports.  NAN if valgrind fails.
+ */
+static double instructions_per_op(const char *bin, const char *work, const struct allocator *a)
+{
+	char path[64], line[256];
+	struct sample s;
+	double ir = NAN;
+	FILE *f;
+	int err;
+
+	snprintf(path, sizeof(path), "/tmp/alloc_bench.%d.cg", (int)getpid());
+	err = run_one(bin, work, a, path, &s);
+	if (err == 0 && (f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "totals:", 7) == 0)
+				ir = strtod(line + 7, NULL) / (double)s.ops;
+		fclose(f);
+	}
+	if (isnan(ir))
+		fprintf(stderr, "alloc_bench: no instruction count for %s under %s: %s\n", work,
+			a->name, err ? strerror(-err) : "no totals in callgrind's profile");
+	unlink(path);
+	return ir;
+}
+
+/* Whether valgrind runs here at all (it is in the Makefile's package list). */
+static bool have_valgrind(void)
+{
+	return system("valgrind --version >/dev/null 2>&1") == 0;
 }
 
 int main(int argc, char **argv)
@@ -132,10 +206,10 @@ int main(int argc, char **argv)
 	const char *build = getenv("HF_BUILD_DIR");
 	const char *chosen[NR_WORK];
 	char bin[512];
-	int rounds = 5, nr_chosen = 0, opt, failures = 0;
-	bool only_ptm = false;
+	int rounds = 11, nr_chosen = 0, opt, failures = 0;
+	bool only_ptm = false, counts = true;
 
-	while ((opt = getopt(argc, argv, "r:w:a:o")) != -1) {
+	while ((opt = getopt(argc, argv, "r:w:a:oc")) != -1) {
 		char *end, *eq;
 
 		switch (opt) {
@@ -155,6 +229,9 @@ int main(int argc, char **argv)
 		case 'o':
 			only_ptm = true;
 			break;
+		case 'c':
+			counts = false;
+			break;
 		case 'r':
 			rounds = (int)strtol(optarg, &end, 10);
 			if (*end || rounds < 1 || rounds > MAX_ROUNDS) {
@@ -171,7 +248,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... "
-					"[-a NAME=LIBRARY]... [-o] [BINARY]\n");
+					"[-a NAME=LIBRARY]... [-o] [-c] [BINARY]\n");
 			return 2;
 		}
 	}
@@ -197,37 +274,47 @@ int main(int argc, char **argv)
 			       allocators[a].preload);
 	}
 
-	printf("allocator benchmark: median of %d rounds; time and peak heap RSS as ratios to "
-	       "glibc (lower is better)\n\n",
+	if (counts && !have_valgrind()) {
+		printf("note: valgrind is not available: no instruction counts\n");
+		counts = false;
+	}
+	printf("allocator benchmark: %d interleaved rounds. glibc: median seconds [25th-75th "
+	       "percentile]; others: median of the per-round time ratios to glibc "
+	       "[25th-75th percentile] (t) and median peak heap RSS ratio (m), lower is better; "
+	       "Ir/op: instructions per malloc/free/realloc call (callgrind, one run)\n\n",
 	       rounds);
-	printf("%-18s %10s %10s", "workload", "glibc s", "glibc MiB");
+	printf("%-18s %21s %9s %7s", "workload", "glibc s [p25-p75]", "glibc MiB", "Ir/op");
 	for (size_t a = 1; a < NR_ALLOC; a++)
 		if (allocators[a].available)
-			printf(" %9.9s t %9.9s m", allocators[a].name, allocators[a].name);
+			printf(" | %-9.9s t [p25-p75]      m   Ir/op", allocators[a].name);
 	printf("\n");
 
 	for (int w = 0; w < nr_chosen; w++) {
 		double secs[MAX_ALLOC][MAX_ROUNDS], heap[MAX_ALLOC][MAX_ROUNDS];
 		double after[MAX_ALLOC][MAX_ROUNDS], alloc_s[MAX_ALLOC][MAX_ROUNDS];
-		double free_s[MAX_ALLOC][MAX_ROUNDS];
-		double med_s[MAX_ALLOC], med_h[MAX_ALLOC], med_after[MAX_ALLOC];
-		double med_alloc[MAX_ALLOC], med_free[MAX_ALLOC];
-		int ok[MAX_ALLOC] = {0};
+		double free_s[MAX_ALLOC][MAX_ROUNDS], ratio[MAX_ALLOC][MAX_ROUNDS];
+		double med_h[MAX_ALLOC], ir[MAX_ALLOC];
+		int ok[MAX_ALLOC] = {0}, nr_ratio[MAX_ALLOC] = {0};
 
 		for (int r = 0; r < rounds; r++) {
-			for (size_t a = 0; a < NR_ALLOC; a++) {
+			double round_s[MAX_ALLOC];
+
+			for (size_t k = 0; k < NR_ALLOC; k++) {
+				size_t a = r % 2 ? NR_ALLOC - 1 - k : k;
 				struct sample s;
 				int err;
 
+				round_s[a] = NAN;
 				if (!allocators[a].available)
 					continue;
-				err = run_one(bin, chosen[w], &allocators[a], &s);
+				err = run_one(bin, chosen[w], &allocators[a], NULL, &s);
 				if (err) {
 					fprintf(stderr, "alloc_bench: %s under %s failed: %s\n",
 						chosen[w], allocators[a].name, strerror(-err));
 					failures++;
 					continue;
 				}
+				round_s[a] = s.seconds;
 				secs[a][ok[a]] = s.seconds;
 				alloc_s[a][ok[a]] = s.alloc_s;
 				free_s[a][ok[a]] = s.free_s;
@@ -238,35 +325,46 @@ int main(int argc, char **argv)
 							  : NAN;
 				ok[a]++;
 			}
+			for (size_t a = 1; a < NR_ALLOC; a++)
+				if (!isnan(round_s[a]) && !isnan(round_s[0]))
+					ratio[a][nr_ratio[a]++] = round_s[a] / round_s[0];
 		}
 		for (size_t a = 0; a < NR_ALLOC; a++) {
-			med_s[a] = ok[a] ? median(secs[a], ok[a]) : NAN;
-			med_h[a] = ok[a] ? median(heap[a], ok[a]) : NAN;
-			med_after[a] = ok[a] ? median(after[a], ok[a]) : NAN;
-			med_alloc[a] = ok[a] ? median(alloc_s[a], ok[a]) : NAN;
-			med_free[a] = ok[a] ? median(free_s[a], ok[a]) : NAN;
+			med_h[a] = quantile(heap[a], ok[a], 0.5);
+			ir[a] = counts && allocators[a].available
+					? instructions_per_op(bin, chosen[w], &allocators[a])
+					: NAN;
 		}
-		printf("%-18s %10.3f %10.1f", chosen[w], med_s[0], med_h[0]);
+		printf("%-18s %7.3f [%5.3f-%5.3f] %9.1f %7.1f", chosen[w],
+		       quantile(secs[0], ok[0], 0.5), quantile(secs[0], ok[0], 0.25),
+		       quantile(secs[0], ok[0], 0.75), med_h[0], ir[0]);
 		for (size_t a = 1; a < NR_ALLOC; a++)
 			if (allocators[a].available)
-				printf(" %11.2f %11.2f", med_s[a] / med_s[0],
-				       med_h[0] > 0.5 ? med_h[a] / med_h[0] : NAN);
+				printf(" | %11.2f [%4.2f-%4.2f] %6.2f %7.1f",
+				       quantile(ratio[a], nr_ratio[a], 0.5),
+				       quantile(ratio[a], nr_ratio[a], 0.25),
+				       quantile(ratio[a], nr_ratio[a], 0.75),
+				       med_h[0] > 0.5 ? med_h[a] / med_h[0] : NAN, ir[a]);
 		printf("\n");
 		if (strcmp(chosen[w], "swiss_cheese") == 0) {
 			printf("%-18s", "  resident after");
-			printf(" the frees, share of own peak heap RSS:");
+			printf(" the frees, share of own peak heap RSS, median [min-max]:");
 			for (size_t a = 0; a < NR_ALLOC; a++)
 				if (allocators[a].available)
-					printf(" %s %.0f%%", allocators[a].name,
-					       100.0 * med_after[a]);
+					printf(" %s %.1f%% [%.1f-%.1f]", allocators[a].name,
+					       100.0 * quantile(after[a], ok[a], 0.5),
+					       100.0 * quantile(after[a], ok[a], 0),
+					       100.0 * quantile(after[a], ok[a], 1));
 			printf("\n%-18s", "  its two loops");
-			printf(" timed apart, malloc+memset / free, seconds:");
+			printf(" timed apart, median malloc+memset / free, seconds:");
 			for (size_t a = 0; a < NR_ALLOC; a++)
 				if (allocators[a].available)
-					printf(" %s %.3f/%.3f", allocators[a].name, med_alloc[a],
-					       med_free[a]);
+					printf(" %s %.3f/%.3f", allocators[a].name,
+					       quantile(alloc_s[a], ok[a], 0.5),
+					       quantile(free_s[a], ok[a], 0.5));
 			printf("\n");
 		}
+		fflush(stdout);
 	}
 	printf("\n(peak heap RSS = VmHWM - VmRSS before the workload; a ratio is shown as nan "
 	       "when glibc's peak heap is under 0.5 MiB)\n");

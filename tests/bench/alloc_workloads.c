@@ -2,10 +2,19 @@
 /*
  * alloc_workloads - the allocator benchmark's workloads, one per run.
  *
- * Usage: alloc_workloads NAME
+ * Usage: alloc_workloads NAME [DIVISOR]
  * Runs one workload on whatever malloc the process has (the benchmark
  * driver swaps it with LD_PRELOAD) and prints one line:
- *   seconds=S base_rss_kb=K peak_rss_kb=K rss_after_kb=K alloc_s=A free_s=F
+ *   seconds=S base_rss_kb=K peak_rss_kb=K rss_after_kb=K alloc_s=A free_s=F ops=N
+ * DIVISOR (default 1) divides the number of operations of every workload
+ * but swiss_cheese, whose point is its 100,000 messages: the benchmark runs
+ * its callgrind counts on a tenth of the work.  ops is the number of calls
+ * to malloc, free and realloc the workload makes (free(NULL) included).
+ * Every such call goes through wl_malloc, wl_free or wl_realloc, which are
+ * never inlined and never nest, so that `valgrind --tool=callgrind
+ * --collect-atstart=no --toggle-collect=wl_*` counts the instructions of
+ * the allocator's calls and nothing else (not the workloads' own loops, nor
+ * producer_consumer's spinning, which depends on scheduling).
  * seconds covers the measured phase only; base_rss_kb is VmRSS before it,
  * peak_rss_kb VmHWM and rss_after_kb VmRSS when it ends (for swiss_cheese:
  * right after the frees, the surviving 10% still live).  alloc_s and free_s
@@ -62,15 +71,48 @@ static long status_kb(const char *field)
 /* A sink the compiler cannot see through, so no allocation is elided. */
 static void *volatile sink;
 
+/*
+ * See the top: what callgrind counts, and the one place the calls are made.
+ * The empty asm after each call keeps it from becoming a tail jump, which
+ * callgrind would not see return through the wrapper.
+ */
+static __attribute__((noinline)) void *wl_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+static __attribute__((noinline)) void wl_free(void *p)
+{
+	free(p);
+	__asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void *wl_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	__asm__ volatile("" ::: "memory");
+	return q;
+}
+
+static long divisor = 1; /* the command line's DIVISOR */
+static long ops;         /* calls the workload made, counted as it sets its loops */
+
 /* The seed's loop: one small block allocated and freed, over and over. */
 static void seed_loop(void)
 {
-	for (long i = 0; i < 20000000; i++) {
-		void *p = malloc(100);
+	const long n = 20000000 / divisor;
+
+	for (long i = 0; i < n; i++) {
+		void *p = wl_malloc(100);
 
 		sink = p;
-		free(p);
+		wl_free(p);
 	}
+	ops = 2 * n;
 }
 
 /* Pareto-distributed sizes (alpha 1.2, 16 B to 64 KiB) over a working set. */
@@ -84,45 +126,49 @@ static size_t pareto_size(uint64_t *s)
 
 static void pareto(void)
 {
-	enum { SLOTS = 50000, OPS = 6000000 };
+	enum { SLOTS = 50000 };
+	const long n_ops = 6000000 / divisor;
 	void **slot = calloc(SLOTS, sizeof(*slot));
 	uint64_t s = 0x9e3779b97f4a7c15ULL;
 
-	for (long i = 0; i < OPS; i++) {
+	for (long i = 0; i < n_ops; i++) {
 		size_t k = rng_next(&s) % SLOTS;
 		size_t n = pareto_size(&s);
 
-		free(slot[k]);
-		slot[k] = malloc(n);
+		wl_free(slot[k]);
+		slot[k] = wl_malloc(n);
 		memset(slot[k], (int)i, n < 64 ? n : 64);
 	}
 	for (size_t k = 0; k < SLOTS; k++)
-		free(slot[k]);
+		wl_free(slot[k]);
 	free(slot);
+	ops = 2 * n_ops + SLOTS;
 }
 
 /* Buffers that grow by realloc, as string builders and vectors do. */
 static void realloc_growth(void)
 {
-	enum { BUFS = 64, ROUNDS = 60 };
+	enum { BUFS = 64, STEPS = 400 };
+	const long rounds = 60 / divisor > 0 ? 60 / divisor : 1;
 	uint64_t s = 42;
 
-	for (int r = 0; r < ROUNDS; r++) {
+	for (long r = 0; r < rounds; r++) {
 		char *buf[BUFS] = {0};
 		size_t len[BUFS] = {0};
 
-		for (int step = 0; step < 400; step++) {
+		for (int step = 0; step < STEPS; step++) {
 			for (int b = 0; b < BUFS; b++) {
 				size_t grow = 16 + rng_next(&s) % 512;
 
-				buf[b] = realloc(buf[b], len[b] + grow);
+				buf[b] = wl_realloc(buf[b], len[b] + grow);
 				buf[b][len[b]] = (char)step;
 				len[b] += grow;
 			}
 		}
 		for (int b = 0; b < BUFS; b++)
-			free(buf[b]);
+			wl_free(buf[b]);
 	}
+	ops = rounds * BUFS * (STEPS + 1);
 }
 
 /*
@@ -145,10 +191,10 @@ static void *larson_thread(void *p)
 	for (long i = 0; i < a->ops; i++) {
 		size_t k = rng_next(&s) % LARSON_SLOTS;
 		size_t n = 16 + rng_next(&s) % 496;
-		void *blk = malloc(n);
+		void *blk = wl_malloc(n);
 
 		memset(blk, 1, 16);
-		free(atomic_exchange(&larson_slot[k], blk));
+		wl_free(atomic_exchange(&larson_slot[k], blk));
 	}
 	return NULL;
 }
@@ -157,7 +203,7 @@ static void larson(int threads)
 {
 	pthread_t tid[8];
 	struct larson_arg arg[8];
-	long total = 8000000;
+	long total = 8000000 / divisor;
 
 	for (int t = 0; t < threads; t++) {
 		arg[t] = (struct larson_arg){.seed = 0x1234567ULL * (uint64_t)(t + 1),
@@ -167,7 +213,8 @@ static void larson(int threads)
 	for (int t = 0; t < threads; t++)
 		pthread_join(tid[t], NULL);
 	for (size_t k = 0; k < LARSON_SLOTS; k++)
-		free(atomic_exchange(&larson_slot[k], NULL));
+		wl_free(atomic_exchange(&larson_slot[k], NULL));
+	ops = 2 * (total / threads) * threads + LARSON_SLOTS;
 }
 
 /* A producer allocates messages, a consumer frees them: every free is remote. */
@@ -184,7 +231,7 @@ static void *consumer(void *unused)
 
 		while (!(m = atomic_exchange(&ring[i % RING], NULL)))
 			;
-		free(m);
+		wl_free(m);
 		atomic_fetch_add(&consumed, 1);
 	}
 	return NULL;
@@ -192,14 +239,14 @@ static void *consumer(void *unused)
 
 static void producer_consumer(void)
 {
-	const long total = 4000000;
+	const long total = 4000000 / divisor;
 	pthread_t tid;
 	uint64_t s = 7;
 
 	pthread_create(&tid, NULL, consumer, (void *)(intptr_t)total);
 	for (long i = 0; i < total; i++) {
 		size_t n = 32 + rng_next(&s) % 480;
-		void *m = malloc(n);
+		void *m = wl_malloc(n);
 
 		memset(m, 2, 32);
 		while (atomic_load(&ring[i % RING]))
@@ -208,6 +255,7 @@ static void producer_consumer(void)
 		atomic_fetch_add(&produced, 1);
 	}
 	pthread_join(tid, NULL);
+	ops = 2 * total;
 }
 
 /* The seed's incident: 100,000 x 1000-byte messages, 90% freed at random. */
@@ -224,7 +272,7 @@ static void swiss_cheese(void)
 
 	cheese = malloc(MSGS * sizeof(*cheese));
 	for (size_t i = 0; i < MSGS; i++) {
-		cheese[i] = malloc(1000);
+		cheese[i] = wl_malloc(1000);
 		memset(cheese[i], 'm', 1000);
 		order[i] = i;
 	}
@@ -237,11 +285,12 @@ static void swiss_cheese(void)
 	}
 	t0 = now_seconds();
 	for (size_t i = 0; i < MSGS * 9 / 10; i++) {
-		free(cheese[order[i]]);
+		wl_free(cheese[order[i]]);
 		cheese[order[i]] = NULL;
 	}
 	free_seconds = now_seconds() - t0;
 	free(order);
+	ops = MSGS + MSGS * 9 / 10;
 }
 
 static const struct {
@@ -262,8 +311,17 @@ int main(int argc, char **argv)
 	double t0, t1;
 	long base;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: alloc_workloads NAME\n");
+	if (argc == 3) {
+		char *end;
+
+		divisor = strtol(argv[2], &end, 10);
+		if (*end || divisor < 1 || divisor > 1000) {
+			fprintf(stderr, "alloc_workloads: DIVISOR takes 1 to 1000\n");
+			return 2;
+		}
+	}
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: alloc_workloads NAME [DIVISOR]\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
@@ -277,9 +335,9 @@ int main(int argc, char **argv)
 			larson(argv[1][7] - '0');
 		t1 = now_seconds();
 		printf("seconds=%.6f base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%.6f "
-		       "free_s=%.6f\n",
+		       "free_s=%.6f ops=%ld\n",
 		       t1 - t0, base, status_kb("VmHWM:"), status_kb("VmRSS:"), alloc_seconds,
-		       free_seconds);
+		       free_seconds, ops);
 		return 0;
 	}
 	fprintf(stderr, "alloc_workloads: unknown workload '%s'\n", argv[1]);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "doctor.h"
 #include "harness.h"
 
 #define MAX_HEAPS 16
@@ -315,6 +316,7 @@ static void seed(bool stop, const char *preload)
 	struct mi_view v;
 	json_t *truth, *doc, *c, *mi, *arenas;
 	char line[256], *text;
+	uint64_t releasable;
 	long before = 0, after = 0, status;
 	double since, released;
 	char *metrics;
@@ -368,11 +370,25 @@ static void seed(bool stop, const char *preload)
 
 	check_heapmap(&d, w.pid, c);
 
-	/* The doctor: releasable and pinned, each with the census's numbers. */
+	/*
+	 * The doctor: releasable and pinned, each with the census's numbers.
+	 * glibc keeps every hole's pages, so its releasable bytes always pass
+	 * the doctor's thresholds; libptm gives most of them back by itself and
+	 * may leave too few for a finding, which must then be absent.
+	 */
+	releasable = th_u64(c, "pages.releasable_bytes");
 	text = finding(&d, w.pid, "releasable_free_memory");
-	CHECK_MSG(says_mib(text, th_u64(c, "pages.releasable_bytes")), "releasable: %s",
-		  text ? text : "(absent)");
-	CHECK(text && strstr(text, "malloc_trim(0)"));
+	if (releasable >= HF_DOCTOR_RELEASABLE_MIN_BYTES &&
+	    (double)releasable >= HF_DOCTOR_RELEASABLE_SHARE *
+					  (double)th_u64(c, "pages.resident_bytes")) {
+		CHECK_MSG(says_mib(text, releasable), "releasable: %s", text ? text : "(absent)");
+		CHECK(text && strstr(text, "malloc_trim(0)"));
+	} else {
+		CHECK_MSG(preload != NULL, "glibc's releasable %lu bytes under the doctor's thresholds",
+			  (unsigned long)releasable);
+		CHECK_MSG(text == NULL, "releasable %lu bytes, yet: %s", (unsigned long)releasable,
+			  text);
+	}
 	free(text);
 	text = finding(&d, w.pid, "pinned_fragmentation");
 	CHECK_MSG(says_mib(text, th_u64(c, "pages.pinned_free_bytes")), "pinned: %s",
@@ -396,7 +412,14 @@ static void seed(bool stop, const char *preload)
 		free(metrics);
 	}
 
-	/* What malloc_trim(0) returns is what the census called releasable (within 2%). */
+	/*
+	 * What malloc_trim(0) returns is what the census called releasable,
+	 * within 2% or 256 KiB.  The two agree to the byte in most runs, but
+	 * VmRSS, which measures the return, came out exactly 64 KiB short in
+	 * about one run in three on libptm (3,178,496 against 3,244,032), and
+	 * once libptm gives most holes back by itself so little is left that
+	 * 64 KiB is more than 2%.
+	 */
 	send_line(&w, "trim\n");
 	if (read_until(&w, "TRIM ", line, sizeof(line)) &&
 	    sscanf(line, "TRIM rss_before=%ld rss_after=%ld", &before, &after) == 2) {
@@ -412,7 +435,8 @@ static void seed(bool stop, const char *preload)
 		       (unsigned long long)th_u64(c, "pages.resident_bytes"),
 		       1e3 * json_number_value(json_object_get(c, "duration_seconds")),
 		       (unsigned long long)th_u64(c, "bytes_read"));
-		CHECK_MSG(rel > 0 && fabs(released - (double)rel) <= 0.02 * (double)rel,
+		CHECK_MSG(rel > 0 &&
+				  fabs(released - (double)rel) <= fmax(0.02 * (double)rel, 256.0 * 1024),
 			  "releasable %llu, trim returned %.0f", (unsigned long long)rel, released);
 	} else {
 		CHECK_MSG(0, "no TRIM line from the workload");
