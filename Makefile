@@ -57,10 +57,15 @@ demo: build
 bench: build
 	tests/bench/run.sh $(BUILD)
 
-# The heap census walker's fuzzer, for FUZZ_SECONDS (make test runs it for 60).
+# Every libFuzzer target, one after another, for FUZZ_SECONDS each (make
+# test runs the census walker's for 60 s and the others for 30 s).
+FUZZERS := census http elf prologue procfs ptm_books
 fuzz: build
-	tests/fuzz/run_fuzz.sh $(BUILD)/tests/fuzz_census tests/fuzz/census $(FUZZ_SECONDS) \
-		$(BUILD)/tests/fuzz
+	@for f in $(FUZZERS); do \
+		echo "heapfrag: fuzz_$$f for $(FUZZ_SECONDS) s"; \
+		tests/fuzz/run_fuzz.sh $(BUILD)/tests/fuzz_$$f tests/fuzz/$$f $(FUZZ_SECONDS) \
+			$(BUILD)/tests/fuzz || exit 1; \
+	done
 
 # The soak for SOAK_SECONDS in each mode (make test runs it for 60 s, passive):
 # prints its figures, and fails if heapfragd grew, left a process stopped or

@@ -94,10 +94,17 @@ int hf_proc_parse_stat(const char *line, struct hf_proc_stat *out)
 	return 0;
 }
 
+/*
+ * The whole file, not its first line: a process names its own comm
+ * (prctl PR_SET_NAME), the kernel prints it raw, and a comm holding a
+ * newline would otherwise cut the line inside the parentheses and make the
+ * process unreadable.  The line is at most 52 numbers of at most 20 digits
+ * and a 64-byte comm: 4 KiB holds it.
+ */
 int hf_proc_read_stat(pid_t pid, struct hf_proc_stat *out)
 {
-	char *line = NULL;
-	size_t cap = 0;
+	char buf[4096];
+	size_t n;
 	int err = 0;
 	FILE *f;
 
@@ -105,13 +112,14 @@ int hf_proc_read_stat(pid_t pid, struct hf_proc_stat *out)
 	if (!f)
 		return err;
 	errno = 0;
-	if (getline(&line, &cap, f) < 0) {
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (n == 0) {
 		err = errno ? proc_errno(errno) : -ESRCH;
 		goto cleanup;
 	}
-	err = hf_proc_parse_stat(line, out);
+	buf[n] = '\0';
+	err = hf_proc_parse_stat(buf, out);
 cleanup:
-	free(line);
 	fclose(f);
 	return err;
 }

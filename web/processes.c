@@ -141,67 +141,21 @@ int hf_handle_process_latency(struct hf_req *req)
 	return hf_reply_snapshot(req, hf_json_latency);
 }
 
-/* {"pid":N,"mode":"exact"|"passive"}; mode may be left out (exact). */
-static int parse_attach(struct hf_req *req, pid_t *pid, enum hf_mode *mode)
-{
-	json_error_t jerr;
-	json_t *body, *jpid, *jmode;
-	json_int_t v;
-	int ret = 0;
-
-	body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!body)
-		return hf_reply_error(req->conn, HF_E_BAD_JSON,
-				      "The body is not valid JSON (line %d, column %d: %s).",
-				      jerr.line, jerr.column, jerr.text);
-	jpid = json_is_object(body) ? json_object_get(body, "pid") : NULL;
-	jmode = json_is_object(body) ? json_object_get(body, "mode") : NULL;
-	if (!json_is_object(body)) {
-		ret = hf_reply_error(req->conn, HF_E_BAD_REQUEST,
-				     "The body must be a JSON object {\"pid\":N,\"mode\":...}.");
-		goto out;
-	}
-	v = json_is_integer(jpid) ? json_integer_value(jpid) : 0;
-	if (v <= 0 || v > INT_MAX) {
-		ret = hf_reply_error(req->conn, HF_E_INVALID_PID,
-				     "\"pid\" must be a positive integer that fits a PID.");
-		goto out;
-	}
-	*pid = (pid_t)v;
-	*mode = HF_MODE_EXACT;
-	if (jmode) {
-		const char *m = json_string_value(jmode);
-
-		if (m && strcmp(m, "exact") == 0) {
-			*mode = HF_MODE_EXACT;
-		} else if (m && strcmp(m, "passive") == 0) {
-			*mode = HF_MODE_PASSIVE;
-		} else {
-			ret = hf_reply_error(req->conn, HF_E_BAD_REQUEST,
-					     "\"mode\" must be \"exact\" or \"passive\".");
-			goto out;
-		}
-	}
-	ret = -1;
-out:
-	json_decref(body);
-	return ret;
-}
-
 int hf_handle_process_attach(struct hf_req *req)
 {
 	struct hf_snapshot *s;
 	char why[256] = "";
 	char location[64];
 	enum hf_mode mode = HF_MODE_EXACT;
+	enum hf_web_error bad;
 	json_t *doc;
 	pid_t pid = 0;
-	int err, ret;
+	int err;
 
-	/* parse_attach answers a bad body itself and returns -1 for a good one. */
-	ret = parse_attach(req, &pid, &mode);
-	if (ret != -1)
-		return ret;
+	bad = hf_parse_attach(req->body, req->body_len, &pid, &mode, why, sizeof(why));
+	if (bad != HF_E_COUNT)
+		return hf_reply_error(req->conn, bad, "%s", why);
+	why[0] = '\0';
 	err = req->svc->attach(req->svc->ctx, pid, mode, why, sizeof(why));
 	if (err == -ESRCH || err == -EEXIST || err == -ENOMEM)
 		return hf_reply_errno(req->conn, err, pid);

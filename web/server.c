@@ -125,16 +125,8 @@ static int check_access(struct hf_http *h, struct MHD_Connection *conn, const ch
 /* A declared Content-Length over the limit is refused before the body. */
 static bool declared_too_large(struct MHD_Connection *conn)
 {
-	const char *cl =
-		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	unsigned long long n;
-	char *end;
-
-	if (!cl)
-		return false;
-	errno = 0;
-	n = strtoull(cl, &end, 10);
-	return errno || end == cl || n > HF_WEB_MAX_BODY;
+	return hf_web_body_too_large(
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH));
 }
 
 /* The first call, with the headers: every check that needs no body. */

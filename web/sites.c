@@ -3,9 +3,9 @@
  * sites.c - GET /api/v1/processes/{pid}/sites and .../profile: a process's
  * allocation sites as JSON, as a pprof profile, or as folded stacks.
  *
- * Query strings are parsed strictly: a parameter these routes do not know,
- * a repeated one or a value out of its set is 400 bad_query, so that a typo
- * never silently gives the default.
+ * Their query strings are parsed strictly by request.c: a parameter these
+ * routes do not know, a repeated one or a value out of its set is 400
+ * bad_query, so that a typo never silently gives the default.
  */
 #include "web.h"
 
@@ -20,48 +20,18 @@
 #include "profile.h"
 #include "sites.h"
 
-#define DEFAULT_LIMIT 100
-#define MAX_LIMIT     100000
-
-struct query {
-	const char *const *known; /* NULL-terminated names this route takes */
-	const char *values[4];    /* by the index in known */
-	char bad[160];            /* the first complaint */
-};
-
+/* libmicrohttpd's iterator over the query, handing each parameter to hf_query_take(). */
 static enum MHD_Result take_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				const char *value)
 {
-	struct query *q = cls;
-
 	(void)kind;
-	for (size_t i = 0; q->known[i]; i++) {
-		if (strcmp(key, q->known[i]) != 0)
-			continue;
-		if (q->values[i] && !q->bad[0])
-			snprintf(q->bad, sizeof(q->bad), "The query names '%s' twice.", q->known[i]);
-		q->values[i] = value ? value : "";
-		return MHD_YES;
-	}
-	if (!q->bad[0])
-		snprintf(q->bad, sizeof(q->bad), "This route takes no query parameter '%.64s'.",
-			 key);
+	hf_query_take(cls, key, value);
 	return MHD_YES;
 }
 
-/* The index of value in choices (NULL-terminated), or -1. */
-static int choice(const char *value, const char *const *choices)
-{
-	for (int i = 0; choices[i]; i++)
-		if (strcmp(value, choices[i]) == 0)
-			return i;
-	return -1;
-}
-
-static int parse_query(struct hf_req *req, struct query *q)
+static void read_query(struct hf_req *req, struct hf_query *q)
 {
 	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, take_arg, q);
-	return q->bad[0] ? -EINVAL : 0;
 }
 
 static json_t *j_frame(const struct hf_site_frame *f)
@@ -119,27 +89,15 @@ static struct hf_sites *get_sites(struct hf_req *req, int order, char *why, size
 
 int hf_handle_process_sites(struct hf_req *req)
 {
-	static const char *const known[] = {"sort", "limit", NULL};
-	static const char *const sorts[] = {"live", "pinned", NULL};
-	struct query q = {.known = known};
+	struct hf_query q = {.known = hf_sites_query_keys};
 	struct hf_sites *s;
-	unsigned long long limit = DEFAULT_LIMIT;
-	int order = HF_SITES_BY_LIVE, ret;
+	unsigned long long limit;
+	int order, ret;
 	char why[256];
 	json_t *list, *doc;
 
-	if (parse_query(req, &q) == 0 && q.values[0] && (order = choice(q.values[0], sorts)) < 0)
-		snprintf(q.bad, sizeof(q.bad), "sort is live or pinned.");
-	if (!q.bad[0] && q.values[1]) {
-		char *end;
-
-		limit = strtoull(q.values[1], &end, 10);
-		if (!q.values[1][0] || *end || q.values[1][0] == '-' || limit < 1 ||
-		    limit > MAX_LIMIT)
-			snprintf(q.bad, sizeof(q.bad), "limit is a whole number from 1 to %d.",
-				 MAX_LIMIT);
-	}
-	if (q.bad[0])
+	read_query(req, &q);
+	if (hf_sites_query(&q, &order, &limit))
 		return hf_reply_error(req->conn, HF_E_BAD_QUERY, "%s", q.bad);
 	s = get_sites(req, order, why, sizeof(why), &ret);
 	if (!s && why[0])
@@ -159,10 +117,9 @@ int hf_handle_process_sites(struct hf_req *req)
 	doc = list ? json_pack("{s:i,s:o,s:b,s:o,s:o,s:o,s:b,s:o}", "pid", (int)req->pid, "sites",
 			       list, "truncated", s->n > limit, "total_live_bytes",
 			       json_integer((json_int_t)s->total_live_bytes),
-			       "total_pinned_free_bytes",
-			       hf_json_u64(s->total_pinned_free_bytes), "census_at",
-			       hf_json_real(s->census_at),
-			       "sampled", s->sampled, "sample_interval_bytes",
+			       "total_pinned_free_bytes", hf_json_u64(s->total_pinned_free_bytes),
+			       "census_at", hf_json_real(s->census_at), "sampled", s->sampled,
+			       "sample_interval_bytes",
 			       s->sampled && s->sample_interval
 				       ? json_integer((json_int_t)s->sample_interval)
 				       : json_null())
@@ -208,10 +165,11 @@ static int to_profile(const struct hf_sites *s, struct hf_profile_site **out,
 			ps[i].nr_frames = site->nr_frames;
 		}
 		ps[i].allocations = site->allocations == HF_UNKNOWN ? 0 : site->allocations;
-		/* The kernel keeps live requested bytes, not those of every allocation: no alloc_space. */
+		/* The kernel keeps live requested bytes, not those of every allocation: no
+		 * alloc_space. */
 		ps[i].requested_bytes = HF_PROFILE_UNKNOWN;
-		ps[i].live_allocations = site->live_allocations == HF_UNKNOWN ? 0
-									       : site->live_allocations;
+		ps[i].live_allocations =
+			site->live_allocations == HF_UNKNOWN ? 0 : site->live_allocations;
 		ps[i].live_bytes = site->live_bytes == HF_UNKNOWN ? 0 : site->live_bytes;
 		ps[i].pinned_free_bytes =
 			site->pinned_free_bytes == HF_UNKNOWN ? 0 : site->pinned_free_bytes;
@@ -223,21 +181,15 @@ static int to_profile(const struct hf_sites *s, struct hf_profile_site **out,
 
 int hf_handle_process_profile(struct hf_req *req)
 {
-	static const char *const known[] = {"type", "format", NULL};
-	static const char *const types[] = {"inuse", "pinned", NULL};
-	static const char *const formats[] = {"pprof", "folded", NULL};
-	struct query q = {.known = known};
+	struct hf_query q = {.known = hf_profile_query_keys};
 	struct hf_profile_site *ps = NULL;
 	struct hf_profile_frame *pf = NULL;
 	struct hf_sites *s;
-	int type = 0, format = 0, ret, err;
+	int type, format, ret, err;
 	char why[256];
 
-	if (parse_query(req, &q) == 0 && q.values[0] && (type = choice(q.values[0], types)) < 0)
-		snprintf(q.bad, sizeof(q.bad), "type is inuse or pinned.");
-	if (!q.bad[0] && q.values[1] && (format = choice(q.values[1], formats)) < 0)
-		snprintf(q.bad, sizeof(q.bad), "format is pprof or folded.");
-	if (q.bad[0])
+	read_query(req, &q);
+	if (hf_profile_query(&q, &type, &format))
 		return hf_reply_error(req->conn, HF_E_BAD_QUERY, "%s", q.bad);
 	s = get_sites(req, type == 1 ? HF_SITES_BY_PINNED : HF_SITES_BY_LIVE, why, sizeof(why),
 		      &ret);

@@ -274,4 +274,40 @@ int hf_reply_errno(struct MHD_Connection *conn, int err, pid_t pid);
 unsigned int hf_web_error_status(enum hf_web_error e);
 const char *hf_web_error_code(enum hf_web_error e);
 
+/* ---- what a client sends (request.c) ---- */
+
+#define HF_QUERY_MAX           4
+#define HF_SITES_DEFAULT_LIMIT 100
+#define HF_SITES_MAX_LIMIT     100000
+
+/* A route's query parameters, as libmicrohttpd hands them over one by one. */
+struct hf_query {
+	const char *const *known;         /* NULL-terminated names the route takes */
+	const char *values[HF_QUERY_MAX]; /* by the index in known; "" for "?key" */
+	char bad[160];                    /* the first complaint, "" while none */
+};
+
+/* Takes one parameter (value NULL for a key without '='). */
+void hf_query_take(struct hf_query *q, const char *key, const char *value);
+/* The parameters of .../sites and .../profile, in the order hf_*_query reads them. */
+extern const char *const hf_sites_query_keys[];
+extern const char *const hf_profile_query_keys[];
+/*
+ * .../sites?sort=live|pinned&limit=N: *order is the index of sort (0, live,
+ * by default), *limit 1 to HF_SITES_MAX_LIMIT (HF_SITES_DEFAULT_LIMIT).  0,
+ * or -EINVAL with the complaint in q->bad.
+ */
+int hf_sites_query(struct hf_query *q, int *order, unsigned long long *limit);
+/* .../profile?type=inuse|pinned&format=pprof|folded: the indexes, 0 by default. */
+int hf_profile_query(struct hf_query *q, int *type, int *format);
+/*
+ * POST /api/v1/processes's body {"pid":N,"mode":"exact"|"passive"} (mode
+ * may be left out: exact).  HF_E_COUNT when it is good, else the error to
+ * answer with and its sentence in why.
+ */
+enum hf_web_error hf_parse_attach(const char *body, size_t len, pid_t *pid, enum hf_mode *mode,
+				  char *why, size_t why_len);
+/* True when a declared Content-Length is over HF_WEB_MAX_BODY or not a number. */
+bool hf_web_body_too_large(const char *content_length);
+
 #endif /* HF_WEB_H */

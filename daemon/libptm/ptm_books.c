@@ -100,6 +100,9 @@ static int check_header(const struct ptm_abi_block *h)
 		return -EPROTO;
 	if (h->mmapped_chunks > h->max_mmapped_chunks || h->mmapped_bytes > h->max_mmapped_bytes)
 		return -EPROTO;
+	/* Mapped bytes lie in the address space (fuzz_ptm_books: sums wrapped past 2^64). */
+	if (h->max_mmapped_bytes > MAX_USER_ADDR)
+		return -EPROTO;
 	/* Version 4's census fields: a malloc_state and more, inside a bounded arena. */
 	if (h->version >= 4 &&
 	    (h->arena_size < CENSUS_ARENA_MIN || h->arena_size > MAX_ARENA_SIZE ||
@@ -124,7 +127,7 @@ static int check_record(const struct ptm_abi_arena *a, bool has_release, bool ha
 		return -EPROTO;
 	if (a->next != 0 && !sane_addr(a->next))
 		return -EPROTO;
-	if (a->system_bytes > a->max_system_bytes)
+	if (a->system_bytes > a->max_system_bytes || a->max_system_bytes > MAX_USER_ADDR)
 		return -EPROTO;
 	if (a->top_bytes > a->system_bytes || a->binned_bytes > a->system_bytes ||
 	    a->fast_bytes > a->system_bytes ||
@@ -253,10 +256,19 @@ static int walk(const struct reader *rd, uint64_t block_addr, struct hf_ptm_book
 			out->main_system_bytes += cur.rec.system_bytes;
 		else
 			out->arenas_system_bytes += cur.rec.system_bytes;
+		/*
+		 * Every arena and mapped chunk shares one address space: more
+		 * bytes than it holds is garbage, and would wrap the sums (and
+		 * the mapped total made of them) found by fuzz_ptm_books.
+		 */
+		if (out->main_system_bytes + out->arenas_system_bytes + h.mmapped_bytes >
+			    MAX_USER_ADDR ||
+		    __builtin_add_overflow(out->released_bytes, cur.rec.released_bytes,
+					   &out->released_bytes))
+			return -EPROTO;
 		out->free_chunks +=
 			cur.rec.binned_chunks + cur.rec.fast_chunks + (cur.rec.top_bytes ? 1 : 0);
 		out->free_bytes += cur.rec.top_bytes + cur.rec.binned_bytes + cur.rec.fast_bytes;
-		out->released_bytes += cur.rec.released_bytes;
 		if (cur.rec.largest_free_bytes > out->largest_free_bytes)
 			out->largest_free_bytes = cur.rec.largest_free_bytes;
 		if (out->nr_kept < HF_MAX_ARENAS)

@@ -112,6 +112,23 @@ static pid_t reaped_child(void)
 	return pid;
 }
 
+/* A process may name itself "a) b (c\n": the kernel prints it raw into stat. */
+static void test_stat_of_a_process_with_a_newline_in_its_comm(void)
+{
+	char name[17] = {0}, odd[] = "x) S 9 (\ny";
+	struct hf_proc_stat st;
+
+	prctl(PR_GET_NAME, name);
+	CHECK(prctl(PR_SET_NAME, odd) == 0);
+	CHECK(hf_proc_read_stat(getpid(), &st) == 0);
+	prctl(PR_SET_NAME, name);
+	CHECK(st.pid == getpid());
+	CHECK_STR_EQ(st.comm, odd);
+	CHECK(st.ppid == getppid());
+	CHECK(st.state == 'R');
+	CHECK(st.start_ticks != 0 && st.start_brk != 0);
+}
+
 static void test_vanished_process_is_esrch(void)
 {
 	pid_t gone = reaped_child();
@@ -326,6 +343,7 @@ int main(void)
 	test_stat_long_comm_is_cut_to_comm_len();
 	test_stat_short_or_broken_lines();
 	test_stat_of_this_process();
+	test_stat_of_a_process_with_a_newline_in_its_comm();
 	test_vanished_process_is_esrch();
 	test_zombie_has_no_rss();
 	test_exe_of_this_process();

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# capture_corpus.sh BUILD_DIR - captures the fuzzer's seed corpus,
-# tests/fuzz/census/NAME.img, from real processes of the workloads in
+# capture_corpus.sh BUILD_DIR - captures the census fuzzer's seed corpus,
+# tests/fuzz/census/NAME.img, and fuzz_ptm_books's, tests/fuzz/ptm_books/
+# NAME (ptm_books_capture), from real processes of the workloads in
 # tests/workloads (census_workload, and mixed for binned chunks of every
 # size): each a heap image (heap_image.h) written by census_capture while
 # the workload holds still after building its heap.  Run it by hand, as
@@ -48,7 +49,11 @@ capture() {
 		echo "$command" >&"$in"
 		wait_for "$reply"
 	fi
-	"$capture" "$pid" "$out/$name.img"
+	if [ "${books:-}" ]; then
+		"$build/tests/ptm_books_capture" "$pid" "$libptm" "$books/$name"
+	else
+		"$capture" "$pid" "$out/$name.img"
+	fi
 	exec {in}>&-
 	wait "$pid" || true
 }
@@ -70,4 +75,12 @@ capture glibc_mixed "" TRUTH "" "" mixed --threads 2 --ops 300 --seed 5 --fail-e
 # libptm: its main arena's regions, its books' layout.
 capture libptm_seed "$libptm" END "" "" census_workload --mode 0 --count 1000 --size 150 --seed 1
 capture libptm_caches "$libptm" END "" "" census_workload --mode 1 --threads 3
-ls -l "$out"
+# libptm's books: one arena (its records must lie close together), with
+# frees of small, fastbin-sized and large blocks.
+books=$(cd "$(dirname "$0")" && pwd)/ptm_books
+mkdir -p "$books"
+capture seed "$libptm" END "" "" census_workload --mode 0 --count 1000 --size 150 --seed 1
+capture half "$libptm" END "" "" census_workload --mode 0 --count 1000 --size 100 \
+	--keep-percent 50 --seed 7
+capture large "$libptm" END "" "" census_workload --mode 0 --count 200 --size 5000 --seed 3
+ls -l "$out" "$books"
