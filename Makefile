@@ -59,7 +59,7 @@ bench: build
 
 # Every libFuzzer target, one after another, for FUZZ_SECONDS each (make
 # test runs the census walker's for 60 s and the others for 30 s).
-FUZZERS := census http elf prologue procfs ptm_books
+FUZZERS := census http elf prologue procfs ptm_books symbolize
 fuzz: build
 	@for f in $(FUZZERS); do \
 		echo "heapfrag: fuzz_$$f for $(FUZZ_SECONDS) s"; \

@@ -16,7 +16,8 @@
  * segment or one that starts with ".."; a matched route printed back with
  * its PID is the path; a PID, a limit or an attach body that is accepted
  * prints back as sent; a query is refused exactly when it names an unknown
- * or repeated parameter or a value out of its set.  abort() marks a verdict that breaks them.
+ * or repeated parameter or a value out of its set.  abort() marks a
+ * verdict that breaks them.
  */
 #include <errno.h>
 #include <limits.h>

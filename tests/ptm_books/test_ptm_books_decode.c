@@ -332,6 +332,13 @@ static void garbage_headers_are_refused(void)
 	build(2, s, 2);
 	block()->mmapped_bytes = block()->max_mmapped_bytes + 1;
 	CHECK(decode() == -EPROTO);
+	/* More mapped bytes than an address space holds (fuzz_ptm_books: the total wrapped). */
+	build(2, s, 2);
+	block()->mmapped_bytes = block()->max_mmapped_bytes = ~0ULL << 24;
+	CHECK(decode() == -EPROTO);
+	build(2, s, 2);
+	block()->mmapped_bytes = block()->max_mmapped_bytes = (1ULL << 56) - 135168;
+	CHECK(decode() == -EPROTO);
 	/* Not set up yet: the allocator has not run. */
 	build(2, s, 2);
 	block()->first_arena = 0;
@@ -396,6 +403,14 @@ static void garbage_records_are_refused(void)
 	CHECK(decode() == -EPROTO);
 	build(2, s, 3);
 	rec(0, s)->heaps = 1ULL << 40;
+	CHECK(decode() == -EPROTO);
+	/* System bytes past the address space, alone or summed over the arenas. */
+	build(2, s, 2);
+	rec(0, s)->system_bytes = rec(0, s)->max_system_bytes = 1ULL << 60;
+	CHECK(decode() == -EPROTO);
+	build(2, s, 2);
+	rec(0, s)->system_bytes = rec(0, s)->max_system_bytes = 1ULL << 55;
+	rec(1, s)->system_bytes = rec(1, s)->max_system_bytes = (1ULL << 55) + 4096;
 	CHECK(decode() == -EPROTO);
 	/* A writer inside the lock, for good in an image. */
 	build(2, s, 2);
