@@ -9,7 +9,8 @@
  * inode the target mapped (device and inode as maps prints them); otherwise
  * /proc/PID/map_files gives that inode directly.  A new file is validated
  * here (ELF kind and type, PT_LOADs inside the file, symbol counts, the
- * sizes compressed sections claim, DWARF string sections that end in NUL)
+ * sizes compressed sections claim, DWARF string sections and symbol string
+ * tables that end in NUL)
  * and then handed to libdwfl as one module placed at its own link-time
  * addresses, so lookups are by ELF virtual address and one parse serves
  * every process that maps the object, wherever.
@@ -241,12 +242,27 @@ static bool ends_in_nul(Elf_Scn *scn, int fd, const GElf_Shdr *sh, const char *n
 	       ((const unsigned char *)data->d_buf)[data->d_size - 1] == '\0';
 }
 
+/* The same for the string table at index link of a symbol table, which must be in the file. */
+static bool strings_end_in_nul(Elf *elf, int fd, uint64_t file_size, size_t shstrndx, size_t link)
+{
+	Elf_Scn *scn = elf_getscn(elf, link);
+	const char *name;
+	GElf_Shdr sh;
+
+	if (link == SHN_UNDEF || !scn || !gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
+	    sh.sh_offset > file_size || sh.sh_size > file_size - sh.sh_offset)
+		return false;
+	name = elf_strptr(elf, shstrndx, sh.sh_name);
+	return ends_in_nul(scn, fd, &sh, name ? name : "");
+}
+
 /*
  * Checks what elfutils will trust about a target's file before it parses it:
  * an executable or shared object in our byte order, program headers and
  * PT_LOADs inside the file, symbol tables of bounded size, what compressed
- * sections would inflate to, and DWARF string sections that end in NUL.
- * Fills o->loads and the module span; *why says what failed.
+ * sections would inflate to, and DWARF string sections and symbol string
+ * tables that end in NUL.  Fills o->loads and the module span; *why says
+ * what failed.
  */
 static int elf_validate(Elf *elf, int fd, uint64_t file_size, uint64_t max_bytes, struct object *o,
 			uint64_t *lo, uint64_t *hi, const char **why)
@@ -363,6 +379,16 @@ static int elf_validate(Elf *elf, int fd, uint64_t file_size, uint64_t max_bytes
 		}
 		*why = "unterminated DWARF string section";
 		if (is_dwarf_strings(name, sh.sh_flags) && !ends_in_nul(scn, fd, &sh, name))
+			return -EINVAL;
+		/*
+		 * libdwfl checks a symbol's name offset against its string
+		 * table's size but reads the name with strlen: a table whose
+		 * last string is unterminated ran past its buffer (found by
+		 * fuzz_symbolize).
+		 */
+		*why = "unterminated symbol string table";
+		if ((sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) &&
+		    !strings_end_in_nul(elf, fd, file_size, shstrndx, sh.sh_link))
 			return -EINVAL;
 	}
 	return 0;

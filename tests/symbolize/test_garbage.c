@@ -3,7 +3,8 @@
  * Files a hostile target could map as code: random bytes, an ELF header over
  * random bytes, libsymtest truncated, libsymtest with a compressed section
  * claiming to inflate to a terabyte, with program headers pointing past the
- * end of the file, and with random bytes written over it in many places.
+ * end of the file, with an unterminated symbol string table, and with random
+ * bytes written over it in many places.
  * Each is mapped PROT_READ | PROT_EXEC by the live target; every address in
  * it gives its object and an offset, and nothing crashes (under ASan+UBSan
  * in the sanitizer build).  Files that are not usable ELF give the file
@@ -81,8 +82,8 @@ static Elf64_Shdr *find_section(unsigned char *img, size_t len, const char *name
 
 static void test_garbage(void)
 {
-	char prog[PATH_MAX + 64], lib[PATH_MAX + 64], paths[CORRUPT_COPIES + 8][PATH_MAX + 64];
-	char *args[CORRUPT_COPIES + 9];
+	char prog[PATH_MAX + 64], lib[PATH_MAX + 64], paths[CORRUPT_COPIES + 9][PATH_MAX + 64];
+	char *args[CORRUPT_COPIES + 10];
 	struct hf_symbolizer *s = hf_symbolizer_new();
 	struct hf_symbolizer_stats st;
 	unsigned char *img, *copy;
@@ -138,6 +139,18 @@ static void test_garbage(void)
 				ph[i].p_offset += 1ULL << 40;
 	}
 	CHECK(write_file("phdrs_past_end.so", copy, len, paths[n], sizeof(paths[n])));
+	n++;
+
+	/*
+	 * The symbol string table's last string runs to its end, unterminated:
+	 * libdwfl would read a name past its buffer (found by fuzz_symbolize).
+	 */
+	memcpy(copy, img, len);
+	sh = find_section(copy, len, ".strtab");
+	CHECK(sh != NULL && sh->sh_size > 0);
+	if (sh && sh->sh_size > 0)
+		memset(copy + sh->sh_offset + sh->sh_size - 8, 'x', 8);
+	CHECK(write_file("strtab_unterminated.so", copy, len, paths[n], sizeof(paths[n])));
 	n++;
 
 	/*
@@ -213,7 +226,7 @@ static void test_garbage(void)
 			bool nameless = !f[j].function && !f[j].file && !f[j].line;
 
 			CHECK_STR_EQ(f[j].object, c.maps[i].path);
-			if (i < 5) {
+			if (i < 6) {
 				/* Not usable ELF: the file offset, no names. */
 				CHECK_EQ_U64(f[j].offset, look - base + (exact ? 0 : 1));
 				CHECK_MSG(nameless, "%s+%#" PRIx64 ": %s %s:%u", f[j].object,
@@ -246,7 +259,7 @@ static void test_garbage(void)
 		}
 	}
 	hf_symbolizer_stats(s, &st);
-	CHECK(st.objects_unusable >= 5);
+	CHECK(st.objects_unusable >= 6);
 	printf("%zu hostile files: %" PRIu64 " parsed, %" PRIu64
 	       " unusable (object + offset only)\n",
 	       n, st.objects_parsed, st.objects_unusable);
