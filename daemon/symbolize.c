@@ -822,6 +822,39 @@ static const char *dwarf_function(Dwarf_Die *cu, Dwarf_Addr pc)
 	return found;
 }
 
+/*
+ * True if name, from a symbol table of elf, ends inside that table's
+ * strings.  elf_validate() checks the file's own tables, but libdwfl also
+ * takes symbols from the ELF file compressed in .gnu_debugdata, which it
+ * inflates itself: there a name could run past its table (found while
+ * writing fuzz_symbolize), and libdwfl returns it without looking.
+ */
+static bool name_ends_in_its_table(Elf *elf, const char *name)
+{
+	uintptr_t at = (uintptr_t)name;
+	Elf_Scn *scn = NULL;
+
+	if (!elf)
+		return false;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		Elf_Data *strs;
+		GElf_Shdr sh;
+		uintptr_t b;
+
+		if (!gelf_getshdr(scn, &sh) ||
+		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+			continue;
+		strs = elf_getdata(elf_getscn(elf, sh.sh_link), NULL);
+		if (!strs || !strs->d_buf)
+			continue;
+		b = (uintptr_t)strs->d_buf;
+		if (at >= b && at - b < strs->d_size &&
+		    memchr(name, '\0', strs->d_size - (at - b)) != NULL)
+			return true;
+	}
+	return false;
+}
+
 /* Function, file and line of ELF virtual address va in o, through the result cache. */
 static void describe(struct hf_symbolizer *s, struct object *o, uint64_t va, struct hf_frame *f)
 {
@@ -850,12 +883,14 @@ static void describe(struct hf_symbolizer *s, struct object *o, uint64_t va, str
 	if (!r->function) {
 		GElf_Off off = 0;
 		GElf_Sym sym = {0};
-		const char *name = dwfl_module_addrinfo(o->mod, addr, &off, &sym, NULL, NULL, NULL);
+		Elf *from = NULL;
+		const char *name =
+			dwfl_module_addrinfo(o->mod, addr, &off, &sym, NULL, &from, NULL);
 		int type = GELF_ST_TYPE(sym.st_info);
 
 		/* Only a function whose extent holds the address, never the nearest one below. */
 		if (name && *name && (type == STT_FUNC || type == STT_GNU_IFUNC) &&
-		    sym.st_size > 0 && off < sym.st_size)
+		    sym.st_size > 0 && off < sym.st_size && name_ends_in_its_table(from, name))
 			r->function = name;
 	}
 	r->serial = o->serial;
