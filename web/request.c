@@ -20,7 +20,7 @@
 
 void hf_query_take(struct hf_query *q, const char *key, const char *value)
 {
-	for (size_t i = 0; q->known[i] && i < HF_QUERY_MAX; i++) {
+	for (size_t i = 0; i < HF_QUERY_MAX && q->known[i]; i++) {
 		if (strcmp(key, q->known[i]) != 0)
 			continue;
 		if (q->values[i] && !q->bad[0])

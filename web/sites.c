@@ -117,9 +117,10 @@ int hf_handle_process_sites(struct hf_req *req)
 	doc = list ? json_pack("{s:i,s:o,s:b,s:o,s:o,s:o,s:b,s:o}", "pid", (int)req->pid, "sites",
 			       list, "truncated", s->n > limit, "total_live_bytes",
 			       json_integer((json_int_t)s->total_live_bytes),
-			       "total_pinned_free_bytes", hf_json_u64(s->total_pinned_free_bytes),
-			       "census_at", hf_json_real(s->census_at), "sampled", s->sampled,
-			       "sample_interval_bytes",
+			       "total_pinned_free_bytes",
+			       hf_json_u64(s->total_pinned_free_bytes), "census_at",
+			       hf_json_real(s->census_at),
+			       "sampled", s->sampled, "sample_interval_bytes",
 			       s->sampled && s->sample_interval
 				       ? json_integer((json_int_t)s->sample_interval)
 				       : json_null())
@@ -165,11 +166,10 @@ static int to_profile(const struct hf_sites *s, struct hf_profile_site **out,
 			ps[i].nr_frames = site->nr_frames;
 		}
 		ps[i].allocations = site->allocations == HF_UNKNOWN ? 0 : site->allocations;
-		/* The kernel keeps live requested bytes, not those of every allocation: no
-		 * alloc_space. */
+		/* The kernel keeps live requested bytes, not those of every allocation: no alloc_space. */
 		ps[i].requested_bytes = HF_PROFILE_UNKNOWN;
-		ps[i].live_allocations =
-			site->live_allocations == HF_UNKNOWN ? 0 : site->live_allocations;
+		ps[i].live_allocations = site->live_allocations == HF_UNKNOWN ? 0
+									       : site->live_allocations;
 		ps[i].live_bytes = site->live_bytes == HF_UNKNOWN ? 0 : site->live_bytes;
 		ps[i].pinned_free_bytes =
 			site->pinned_free_bytes == HF_UNKNOWN ? 0 : site->pinned_free_bytes;
