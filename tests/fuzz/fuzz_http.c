@@ -5,8 +5,10 @@
  * as libmicrohttpd splits it (request line, headers, body; the path before
  * '?', the query at '&' and '=', nothing percent-decoded, as server.c asks),
  * and then judged by the server's own code in the server's order: the path
- * check (hf_web_path_ok), the route table (hf_route_match), the declared
- * Content-Length (hf_web_body_too_large), the query of /sites and /profile
+ * check (hf_web_path_ok), the route table (hf_route_match), the cross-site
+ * and access policy (hf_web_cross_site, hf_web_access in web/auth.c, for
+ * each listener and token setting), the declared Content-Length
+ * (hf_web_body_too_large), the query of /sites and /profile
  * (hf_query_take, hf_sites_query, hf_profile_query) and the attach body
  * (hf_parse_attach), all in web/routes.c and web/request.c.
  *
@@ -16,7 +18,10 @@
  * segment or one that starts with ".."; a matched route printed back with
  * its PID is the path; a PID, a limit or an attach body that is accepted
  * prints back as sent; a query is refused exactly when it names an unknown
- * or repeated parameter or a value out of its set.  abort() marks a
+ * or repeated parameter or a value out of its set; a write never goes
+ * without a token or loopback, a read of an open route never needs one, and
+ * a request without Host, Origin or Sec-Fetch-Site is never refused as
+ * cross-site, nor one to a listener beyond loopback that only reads.  abort() marks a
  * verdict that breaks them.
  */
 #include <errno.h>
@@ -96,12 +101,13 @@ static bool has_pid(const struct hf_route *r)
 	return strstr(r->pattern, "{pid}") != NULL;
 }
 
+/* HEAD is served as GET (routes.c). */
 static unsigned int method_bit(const char *m)
 {
-	return strcmp(m, "GET") == 0      ? HF_GET
-	       : strcmp(m, "POST") == 0   ? HF_POST
-	       : strcmp(m, "DELETE") == 0 ? HF_DELETE
-					  : 0;
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? HF_GET
+	       : strcmp(m, "POST") == 0                        ? HF_POST
+	       : strcmp(m, "DELETE") == 0                      ? HF_DELETE
+							       : 0;
 }
 
 /* The route's pattern with the PID written in: the path it matched, byte for byte. */
@@ -264,6 +270,36 @@ static void check_attach(const char *body, size_t len)
 	CHECK(pid2 == pid && mode2 == mode);
 }
 
+/* Who may ask: the policy for every listener and token setting. */
+static void check_policy(const char *method, const char *path, const char *host, const char *origin,
+			 const char *fetch_site)
+{
+	bool read = method_bit(method) == HF_GET;
+
+	for (int token = 0; token < 2; token++) {
+		for (int loopback = 0; loopback < 2; loopback++) {
+			enum hf_access a = hf_web_access(method, path, token, loopback);
+			const char *why =
+				hf_web_cross_site(method, host, origin, fetch_site, loopback);
+
+			CHECK(a == HF_ACCESS_OPEN || a == HF_ACCESS_TOKEN ||
+			      a == HF_ACCESS_LOOPBACK);
+			if (!read)
+				CHECK(a == (token ? HF_ACCESS_TOKEN : HF_ACCESS_LOOPBACK));
+			if (read && hf_web_open_path(path))
+				CHECK(a == HF_ACCESS_OPEN);
+			if (!token)
+				CHECK(a != HF_ACCESS_TOKEN);
+			if (!host && !origin && !fetch_site)
+				CHECK(why == NULL);
+			if (!loopback && read)
+				CHECK(why == NULL);
+			if (why)
+				CHECK(why[0] != '\0');
+		}
+	}
+}
+
 /* "Content-Length: N": accepted only when it reads as a number no larger than the limit. */
 static void check_content_length(const char *cl)
 {
@@ -294,6 +330,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct hf_route *route = NULL;
 	char *req, *p, *line, *method, *target, *version, *query, *cl = NULL;
+	const char *host = NULL, *origin = NULL, *fetch_site = NULL;
 	const char *body;
 	size_t body_len;
 	unsigned int allow = 0;
@@ -323,6 +360,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strncasecmp(line, "Content-Length:", 15) == 0 && !cl) {
 			cl = line + 15;
 			cl += strspn(cl, " \t");
+		} else if (strncasecmp(line, "Host:", 5) == 0 && !host) {
+			host = line + 5 + strspn(line + 5, " \t");
+		} else if (strncasecmp(line, "Origin:", 7) == 0 && !origin) {
+			origin = line + 7 + strspn(line + 7, " \t");
+		} else if (strncasecmp(line, "Sec-Fetch-Site:", 15) == 0 && !fetch_site) {
+			fetch_site = line + 15 + strspn(line + 15, " \t");
 		}
 	}
 	if (!line)
@@ -333,7 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	query = strchr(target, '?');
 	if (query)
 		*query++ = '\0';
-	/* The server's order (server.c on_headers): path, route, PID, declared length. */
+	/* The server's order (server.c on_headers): path, route, policy, PID, declared length. */
 	CHECK(hf_web_path_ok(target) == path_rules(target));
 	if (!hf_web_path_ok(target))
 		goto out;
@@ -350,6 +393,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(allow & method_bit(method));
 		break;
 	}
+	check_policy(method, target, host, origin, fetch_site);
 	if (has_pid(route)) {
 		/* Everything before {pid} is literal: the segment sits where the pattern has it. */
 		const char *seg = target + (strstr(route->pattern, "{pid}") - route->pattern);
