@@ -36,7 +36,8 @@ wait_for() {
 # capture NAME PRELOAD PAUSE COMMAND REPLY WORKLOAD ARGS...: runs WORKLOAD
 # ARGS (under LD_PRELOAD=PRELOAD unless it is empty), lets it build its heap
 # until it prints PAUSE, sends COMMAND and waits for REPLY (unless COMMAND
-# is empty), and captures NAME.img.
+# is empty), and captures NAME.img, or once $books is set the books
+# NAME in it.
 capture() {
 	local name=$1 preload=$2 pause=$3 command=$4 reply=$5 workload=$6
 	shift 6
