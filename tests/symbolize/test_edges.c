@@ -21,13 +21,17 @@ int main(void)
 	pid_t pid;
 
 	CHECK(s != NULL);
-	anon = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	anon = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(anon != MAP_FAILED);
-	/* Pin the page after it so the kernel cannot merge it into a neighbour. */
-	CHECK(mprotect(anon + 4096, 4096, PROT_NONE) == 0);
+	/*
+	 * Guard pages on both sides, so that the kernel cannot merge the middle
+	 * page into a read-write neighbour (under ASan one lies just below).
+	 */
+	CHECK(mprotect(anon, 4096, PROT_NONE) == 0);
+	CHECK(mprotect(anon + 2 * 4096, 4096, PROT_NONE) == 0);
 	addrs[0] = 0;
 	addrs[1] = 8; /* the zero page is never mapped */
-	addrs[2] = (uint64_t)(uintptr_t)anon + 100;
+	addrs[2] = (uint64_t)(uintptr_t)anon + 4096 + 100;
 	addrs[3] = (uint64_t)(uintptr_t)&on_stack;
 	addrs[4] = (uint64_t)(uintptr_t)&main;
 
@@ -74,7 +78,7 @@ int main(void)
 	CHECK_EQ_U64(hf_symbolize(s, getpid(), addrs, 1, 0x80, f), (uint64_t)-EINVAL);
 	CHECK(hf_symbolize(s, getpid(), NULL, 0, 0, NULL) == 0);
 
-	munmap(anon, 8192);
+	munmap(anon, 3 * 4096);
 	hf_symbolizer_free(s);
 	hf_symbolizer_free(NULL);
 	return hf_test_done();
