@@ -207,6 +207,16 @@ def check_heapmap(browser, base, pid, label):
               int(r["end"], 16) - int(r["start"], 16) for r in hm["regions"]))))
 
 
+def stop(daemon):
+    """SIGTERM, and SIGKILL if heapfragd has not exited 20 s later."""
+    daemon.terminate()
+    try:
+        daemon.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        daemon.wait()
+
+
 def wait(what, fn, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -278,12 +288,7 @@ def token_pages(browser):
         del browser.errors[seen:]
         browser.screenshot(os.path.join(ARTIFACTS, "dashboard_process_token.png"))
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        stop(daemon)
         log.close()
         shutil.rmtree(tdir, ignore_errors=True)
 
@@ -437,12 +442,7 @@ def main():
             ptm.kill()
             ptm.wait()
         shutil.rmtree(hostile_dir, ignore_errors=True)
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
+        stop(daemon)
         log.close()
 
 

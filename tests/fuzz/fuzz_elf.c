@@ -26,16 +26,9 @@
 
 #include "elf_file.h"
 #include "probe_site.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_elf: %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* The window place_op() reads at a symbol (probe_site.c's CODE_WINDOW). */
 #define CODE_WINDOW 96

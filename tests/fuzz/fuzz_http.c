@@ -33,16 +33,9 @@
 #include <strings.h>
 
 #include "web.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_http: %s:%d: %s\n", __FILE__, __LINE__, #cond);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* The rules of a routable path, read segment by segment. */
 static bool path_rules(const char *path)

@@ -23,16 +23,9 @@
 
 #include "arena_map.h"
 #include "procfs.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_procfs: %s:%d: %s\n", __FILE__, __LINE__, #cond);    \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 enum which { STAT, BTIME, STATUS, SMAPS, LIBC_MAPS, NR_WHICH };
 

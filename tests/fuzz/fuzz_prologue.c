@@ -26,16 +26,9 @@
 
 #include "prologue.h"
 #include "return_address.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_prologue: %s:%d: %s\n", __FILE__, __LINE__, #cond);  \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* The window probe_site.c reads at a symbol. */
 #define CODE_WINDOW 96

@@ -24,16 +24,9 @@
 #include <string.h>
 
 #include "ptm_books.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_ptm_books: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* The record fields each version has (ptm_books.c's RECORD_V*_SIZE). */
 static size_t known_size(const struct hf_ptm_books *b)

@@ -26,16 +26,9 @@
 #include <unistd.h>
 
 #include "symbolize.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "fuzz_symbolize: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 #define NR_ADDRS 4
 

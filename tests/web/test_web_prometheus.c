@@ -82,30 +82,6 @@ static json_int_t rest_value(pid_t w, const char *path)
 	return v;
 }
 
-/* An instant query; the single sample's value, or -1 when there is none. */
-static double promql(int prom_port, const char *query)
-{
-	char url[1024];
-	struct http_reply r;
-	char *q = curl_easy_escape(NULL, query, 0);
-	json_t *j, *result;
-	double v = -1;
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s", prom_port, q);
-	curl_free(q);
-	r = http_get(url);
-	j = http_json(&r);
-	result = json_at(j, "data.result");
-	if (r.status == 200 && json_array_size(result) == 1) {
-		json_t *value = json_object_get(json_array_get(result, 0), "value");
-
-		v = strtod(json_string_value(json_array_get(value, 1)) ?: "-1", NULL);
-	}
-	json_decref(j);
-	http_free(&r);
-	return v;
-}
-
 /* The labels that follow comm for pid p, as its JSON document has them. */
 static void cgroup_labels(pid_t p, char *out, size_t len)
 {
@@ -203,7 +179,7 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 	/* Wait until Prometheus holds a scrape taken after the workload went idle. */
 	snprintf(q, sizeof(q), "heapfrag_sampled_samples_total{pid=\"%d\"}", (int)p);
 	while (harness_now() < end) {
-		got = promql(prom_port, q);
+		got = harness_promql(prom_port, q);
 		if (got == (double)json_integer_value(json_at(doc, "sampled_heap.samples")))
 			break;
 		usleep(500 * 1000);
@@ -212,7 +188,7 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 		json_int_t rest = json_integer_value(json_at(doc, event_families[i].key));
 
 		snprintf(q, sizeof(q), "%s{pid=\"%d\"}", event_families[i].family, (int)p);
-		got = promql(prom_port, q);
+		got = harness_promql(prom_port, q);
 		CHECK_MSG(got == (double)rest, "PromQL %s = %g, /libptm %s = %lld", q, got,
 			  event_families[i].key, (long long)rest);
 	}
@@ -229,7 +205,7 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 			json_t *v = json_at(main_doc, books[i][1]);
 
 			snprintf(q, sizeof(q), "%s{pid=\"%d\"}", books[i][0], (int)p);
-			got = promql(prom_port, q);
+			got = harness_promql(prom_port, q);
 			CHECK_MSG(json_is_integer(v) && got == (double)json_integer_value(v),
 				  "PromQL %s = %g, the document's %s = %lld", q, got, books[i][1],
 				  (long long)json_integer_value(v));
@@ -251,7 +227,7 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 				q, sizeof(q),
 				"heapfrag_sampled_live_by_size_bytes{pid=\"%d\",max_size=\"+Inf\"}",
 				(int)p);
-		got = promql(prom_port, q);
+		got = harness_promql(prom_port, q);
 		CHECK_MSG(got == (double)rest, "PromQL %s = %g, /libptm says %lld", q, got,
 			  (long long)rest);
 	}
@@ -260,7 +236,7 @@ static void check_libptm_through_prometheus(int prom_port, pid_t p)
 		 "sum by (pid) (heapfrag_sampled_live_by_size_bytes{pid=\"%d\"}) - on(pid) "
 		 "heapfrag_sampled_live_bytes{pid=\"%d\"}",
 		 (int)p, (int)p);
-	CHECK_MSG(promql(prom_port, q) == 0, "%s is not 0", q);
+	CHECK_MSG(harness_promql(prom_port, q) == 0, "%s is not 0", q);
 	json_decref(doc);
 }
 
@@ -289,7 +265,7 @@ static void check_latency_through_prometheus(int prom_port, pid_t pid)
 		snprintf(q, sizeof(q),
 			 "heapfrag_allocator_call_duration_seconds_count{pid=\"%d\",op=\"%s\"}",
 			 (int)pid, timed_ops[k]);
-		got = promql(prom_port, q);
+		got = harness_promql(prom_port, q);
 		CHECK_MSG(got == (double)want, "PromQL %s = %g, %s = %lld", q, got, key,
 			  (long long)want);
 	}
@@ -297,7 +273,7 @@ static void check_latency_through_prometheus(int prom_port, pid_t pid)
 		 "count(heapfrag_allocator_call_duration_seconds_count{pid=\"%d\",op=\"free\"}) "
 		 "or vector(0)",
 		 (int)pid);
-	CHECK_MSG(promql(prom_port, q) == 0, "free is exported as timed for %d", (int)pid);
+	CHECK_MSG(harness_promql(prom_port, q) == 0, "free is exported as timed for %d", (int)pid);
 	/* Prometheus takes the family for a histogram: a median between the first and last bound.
 	 */
 	snprintf(q, sizeof(q),
@@ -305,7 +281,7 @@ static void check_latency_through_prometheus(int prom_port, pid_t pid)
 		 "heapfrag_allocator_call_duration_seconds_bucket{pid=\"%d\","
 		 "op=\"malloc\"})",
 		 (int)pid);
-	got = promql(prom_port, q);
+	got = harness_promql(prom_port, q);
 	CHECK_MSG(got > 0 && got <= 1.073741824, "%s = %g", q, got);
 out:
 	json_decref(lat);
@@ -340,7 +316,7 @@ static void check_dashboard_queries(int prom_port)
 
 	/* rate() needs two scrapes in its window. */
 	for (double end = harness_now() + 20; harness_now() < end;) {
-		if (promql(prom_port, "count_over_time(up{job=\"heapfrag\"}[1m])") >= 3)
+		if (harness_promql(prom_port, "count_over_time(up{job=\"heapfrag\"}[1m])") >= 3)
 			break;
 		usleep(500 * 1000);
 	}
@@ -388,7 +364,7 @@ static void check_dashboard_queries(int prom_port)
 	CHECK_MSG(found_census >= 3, "the census panel finds no series");
 	CHECK_MSG(found_sites >= 1, "the sites panel finds no series");
 	/* The latency panels have series once the daemon times calls. */
-	if (promql(prom_port, "count(heapfrag_allocator_call_duration_seconds_count)") > 0)
+	if (harness_promql(prom_port, "count(heapfrag_allocator_call_duration_seconds_count)") > 0)
 		CHECK_MSG(found_latency >= 2, "the latency panels find no series");
 	json_decref(dash);
 }
@@ -434,25 +410,25 @@ static void test_prometheus_scrapes_the_daemon_value(const char *dir, pid_t w, p
 	while (harness_now() < end) {
 		snprintf(q, sizeof(q), "heapfrag_allocator_calls_total{pid=\"%d\",op=\"malloc\"}",
 			 (int)w);
-		mallocs = promql(prom_port, q);
+		mallocs = harness_promql(prom_port, q);
 		snprintf(q, sizeof(q), "heapfrag_heap_requested_bytes{pid=\"%d\"}", (int)w);
-		requested = promql(prom_port, q);
+		requested = harness_promql(prom_port, q);
 		if (mallocs == (double)rest_mallocs && requested == (double)rest_requested)
 			break;
 		usleep(500 * 1000);
 	}
-	up = promql(prom_port, "up{job=\"heapfrag\"}");
+	up = harness_promql(prom_port, "up{job=\"heapfrag\"}");
 	CHECK_MSG(up == 1, "up{job=\"heapfrag\"} = %g", up);
 	CHECK_MSG(mallocs == (double)rest_mallocs, "PromQL malloc calls %g, REST %lld", mallocs,
 		  (long long)rest_mallocs);
 	CHECK_MSG(requested == (double)rest_requested, "PromQL requested bytes %g, REST %lld",
 		  requested, (long long)rest_requested);
-	CHECK(promql(prom_port, "count(heapfrag_build_info)") == 1);
+	CHECK(harness_promql(prom_port, "count(heapfrag_build_info)") == 1);
 	snprintf(q, sizeof(q),
 		 "heapfrag_allocation_size_bytes_bucket{pid=\"%d\",le=\"+Inf\"} - "
 		 "on(pid) heapfrag_allocation_size_bytes_count{pid=\"%d\"}",
 		 (int)w, (int)w);
-	CHECK(promql(prom_port, q) == 0);
+	CHECK(harness_promql(prom_port, q) == 0);
 	check_libptm_through_prometheus(prom_port, p);
 	check_latency_through_prometheus(prom_port, w);
 	check_latency_through_prometheus(prom_port, p);

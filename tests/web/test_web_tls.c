@@ -231,30 +231,6 @@ static void test_curl_command_line(const char *dir)
 	CHECK_MSG(run(cmd) == 0, "a TLS 1.2 client was not served");
 }
 
-/* An instant query of the local Prometheus (plain HTTP on loopback); -1 when empty. */
-static double promql(int prom_port, const char *query)
-{
-	char url[1024];
-	struct http_reply r;
-	char *q = curl_easy_escape(NULL, query, 0);
-	json_t *j, *result;
-	double v = -1;
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s", prom_port, q);
-	curl_free(q);
-	r = http_get(url);
-	j = http_json(&r);
-	result = json_at(j, "data.result");
-	if (r.status == 200 && json_array_size(result) == 1) {
-		json_t *value = json_object_get(json_array_get(result, 0), "value");
-
-		v = strtod(json_string_value(json_array_get(value, 1)) ?: "-1", NULL);
-	}
-	json_decref(j);
-	http_free(&r);
-	return v;
-}
-
 /* The last scrape error Prometheus reports for job, in a static buffer. */
 static const char *last_error(int prom_port, const char *job)
 {
@@ -334,14 +310,14 @@ static void test_prometheus_scrapes_over_https_with_the_token(const char *dir, p
 		 "heapfrag_allocator_calls_total{job=\"heapfrag\",pid=\"%d\",op=\"malloc\"}",
 		 (int)w);
 	for (end = harness_now() + 45; harness_now() < end;) {
-		mallocs = promql(prom_port, q);
-		up_wrong = promql(prom_port, "up{job=\"heapfrag_wrong_token\"}");
-		up_noca = promql(prom_port, "up{job=\"heapfrag_without_ca\"}");
+		mallocs = harness_promql(prom_port, q);
+		up_wrong = harness_promql(prom_port, "up{job=\"heapfrag_wrong_token\"}");
+		up_noca = harness_promql(prom_port, "up{job=\"heapfrag_without_ca\"}");
 		if (mallocs == N_ALLOCS && up_wrong == 0 && up_noca == 0)
 			break;
 		usleep(500 * 1000);
 	}
-	up = promql(prom_port, "up{job=\"heapfrag\"}");
+	up = harness_promql(prom_port, "up{job=\"heapfrag\"}");
 	CHECK_MSG(up == 1, "up{job=\"heapfrag\"} = %g (%s)", up, last_error(prom_port, "heapfrag"));
 	CHECK_MSG(mallocs == N_ALLOCS, "PromQL %s = %g, the workload made %d", q, mallocs,
 		  N_ALLOCS);

@@ -341,3 +341,27 @@ void harness_show_log(const char *path)
 	fclose(f);
 	fprintf(stderr, "--- end of %s ---\n%s--- (end) ---\n", path, buf);
 }
+
+/* An instant query of a local Prometheus; the single sample's value, or -1 when there is none. */
+double harness_promql(int prom_port, const char *query)
+{
+	char url[1024];
+	struct http_reply r;
+	char *q = curl_easy_escape(NULL, query, 0);
+	json_t *j, *result;
+	double v = -1;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s", prom_port, q);
+	curl_free(q);
+	r = http_get(url);
+	j = http_json(&r);
+	result = json_at(j, "data.result");
+	if (r.status == 200 && json_array_size(result) == 1) {
+		json_t *value = json_object_get(json_array_get(result, 0), "value");
+
+		v = strtod(json_string_value(json_array_get(value, 1)) ?: "-1", NULL);
+	}
+	json_decref(j);
+	http_free(&r);
+	return v;
+}

@@ -78,6 +78,8 @@ bool http_wait_status(const char *url, long status, double timeout);
 
 /* A dotted path into a JSON document ("heap.mapped_bytes.brk"). */
 json_t *json_at(json_t *doc, const char *path);
+/* An instant query of the Prometheus on 127.0.0.1:prom_port: its one sample's value, or -1. */
+double harness_promql(int prom_port, const char *query);
 
 double harness_now(void);
 /* Prints the end of a log file to stderr, to explain a failure. */
