@@ -371,37 +371,22 @@ static void check_dashboard_queries(int prom_port)
 
 static void test_prometheus_scrapes_the_daemon_value(const char *dir, pid_t w, pid_t p)
 {
-	char config[512], data[512], listen[64], log[512], q[256], url[128];
-	char config_arg[600], data_arg[600], listen_arg[100];
-	char *argv[] = {"/usr/bin/prometheus", config_arg, data_arg, listen_arg,
-			"--log.level=warn",    NULL};
-	int prom_port = harness_free_port();
+	char log[512], jobs[256], q[256];
 	double mallocs = -1, requested = -1, up = -1, end;
 	json_int_t rest_mallocs, rest_requested;
-	FILE *f;
+	int prom_port;
 	pid_t prom;
 
-	snprintf(config, sizeof(config), "%s/prometheus.yml", dir);
-	snprintf(data, sizeof(data), "%s/tsdb", dir);
+	snprintf(jobs, sizeof(jobs),
+		 "  - job_name: heapfrag\n"
+		 "    static_configs:\n"
+		 "      - targets: ['127.0.0.1:%d']\n",
+		 hf_port);
 	snprintf(log, sizeof(log), "%s/prometheus.log", dir);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", prom_port);
-	snprintf(config_arg, sizeof(config_arg), "--config.file=%s", config);
-	snprintf(data_arg, sizeof(data_arg), "--storage.tsdb.path=%s", data);
-	snprintf(listen_arg, sizeof(listen_arg), "--web.listen-address=%s", listen);
-	f = fopen(config, "w");
-	fprintf(f,
-		"global:\n"
-		"  scrape_interval: 1s\n"
-		"  scrape_timeout: 1s\n"
-		"scrape_configs:\n"
-		"  - job_name: heapfrag\n"
-		"    static_configs:\n"
-		"      - targets: ['127.0.0.1:%d']\n",
-		hf_port);
-	fclose(f);
-	prom = harness_spawn(argv, log, NULL);
-	snprintf(url, sizeof(url), "http://%s/-/ready", listen);
-	CHECK_MSG(http_wait_status(url, 200, 60), "Prometheus did not become ready (see %s)", log);
+	prom = harness_start_prometheus(dir, jobs, &prom_port);
+	CHECK_MSG(prom > 0, "Prometheus did not start (see %s)", log);
+	if (prom <= 0)
+		return;
 
 	rest_mallocs = rest_value(w, "counters.malloc");
 	rest_requested = rest_value(w, "heap.requested_bytes");

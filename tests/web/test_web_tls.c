@@ -257,55 +257,40 @@ static const char *last_error(int prom_port, const char *job)
 
 static void test_prometheus_scrapes_over_https_with_the_token(const char *dir, pid_t w)
 {
-	char config[512], data[512], listen[64], log[512], q[256], url[128];
-	char config_arg[600], data_arg[600], listen_arg[100];
-	char *argv[] = {"/usr/bin/prometheus", config_arg, data_arg, listen_arg,
-			"--log.level=warn",    NULL};
-	int prom_port = harness_free_port();
+	char log[512], jobs[4096], q[256];
 	double mallocs = -1, up = -1, up_wrong = -1, up_noca = -1, end;
-	FILE *f;
+	int prom_port;
 	pid_t prom;
 
-	snprintf(config, sizeof(config), "%s/prometheus.yml", dir);
-	snprintf(data, sizeof(data), "%s/tsdb", dir);
+	snprintf(jobs, sizeof(jobs),
+		 "  - job_name: heapfrag\n"
+		 "    scheme: https\n"
+		 "    authorization:\n"
+		 "      credentials_file: %s\n"
+		 "    tls_config:\n"
+		 "      ca_file: %s\n"
+		 "    static_configs:\n"
+		 "      - targets: ['127.0.0.1:%d']\n"
+		 "  - job_name: heapfrag_wrong_token\n"
+		 "    scheme: https\n"
+		 "    authorization:\n"
+		 "      credentials_file: %s\n"
+		 "    tls_config:\n"
+		 "      ca_file: %s\n"
+		 "    static_configs:\n"
+		 "      - targets: ['127.0.0.1:%d']\n"
+		 "  - job_name: heapfrag_without_ca\n"
+		 "    scheme: https\n"
+		 "    authorization:\n"
+		 "      credentials_file: %s\n"
+		 "    static_configs:\n"
+		 "      - targets: ['127.0.0.1:%d']\n",
+		 dir_token, dir_ca, hf_port, dir_wrong, dir_ca, hf_port, dir_token, hf_port);
 	snprintf(log, sizeof(log), "%s/prometheus.log", dir);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", prom_port);
-	snprintf(config_arg, sizeof(config_arg), "--config.file=%s", config);
-	snprintf(data_arg, sizeof(data_arg), "--storage.tsdb.path=%s", data);
-	snprintf(listen_arg, sizeof(listen_arg), "--web.listen-address=%s", listen);
-	f = fopen(config, "w");
-	fprintf(f,
-		"global:\n"
-		"  scrape_interval: 1s\n"
-		"  scrape_timeout: 1s\n"
-		"scrape_configs:\n"
-		"  - job_name: heapfrag\n"
-		"    scheme: https\n"
-		"    authorization:\n"
-		"      credentials_file: %s\n"
-		"    tls_config:\n"
-		"      ca_file: %s\n"
-		"    static_configs:\n"
-		"      - targets: ['127.0.0.1:%d']\n"
-		"  - job_name: heapfrag_wrong_token\n"
-		"    scheme: https\n"
-		"    authorization:\n"
-		"      credentials_file: %s\n"
-		"    tls_config:\n"
-		"      ca_file: %s\n"
-		"    static_configs:\n"
-		"      - targets: ['127.0.0.1:%d']\n"
-		"  - job_name: heapfrag_without_ca\n"
-		"    scheme: https\n"
-		"    authorization:\n"
-		"      credentials_file: %s\n"
-		"    static_configs:\n"
-		"      - targets: ['127.0.0.1:%d']\n",
-		dir_token, dir_ca, hf_port, dir_wrong, dir_ca, hf_port, dir_token, hf_port);
-	fclose(f);
-	prom = harness_spawn(argv, log, NULL);
-	snprintf(url, sizeof(url), "http://%s/-/ready", listen);
-	CHECK_MSG(http_wait_status(url, 200, 60), "Prometheus did not become ready (see %s)", log);
+	prom = harness_start_prometheus(dir, jobs, &prom_port);
+	CHECK_MSG(prom > 0, "Prometheus did not start (see %s)", log);
+	if (prom <= 0)
+		return;
 	snprintf(q, sizeof(q),
 		 "heapfrag_allocator_calls_total{job=\"heapfrag\",pid=\"%d\",op=\"malloc\"}",
 		 (int)w);

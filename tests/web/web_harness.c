@@ -365,3 +365,35 @@ double harness_promql(int prom_port, const char *query)
 	http_free(&r);
 	return v;
 }
+
+pid_t harness_start_prometheus(const char *dir, const char *scrape_configs, int *prom_port)
+{
+	char config[512], data[512], log[512], url[128];
+	char config_arg[600], data_arg[600], listen_arg[100];
+	char *argv[] = {"/usr/bin/prometheus", config_arg, data_arg, listen_arg,
+			"--log.level=warn",    NULL};
+	FILE *f;
+	pid_t prom;
+
+	*prom_port = harness_free_port();
+	snprintf(config, sizeof(config), "%s/prometheus.yml", dir);
+	snprintf(data, sizeof(data), "%s/tsdb", dir);
+	snprintf(log, sizeof(log), "%s/prometheus.log", dir);
+	snprintf(config_arg, sizeof(config_arg), "--config.file=%s", config);
+	snprintf(data_arg, sizeof(data_arg), "--storage.tsdb.path=%s", data);
+	snprintf(listen_arg, sizeof(listen_arg), "--web.listen-address=127.0.0.1:%d", *prom_port);
+	f = fopen(config, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n%s",
+		scrape_configs);
+	fclose(f);
+	prom = harness_spawn(argv, log, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/-/ready", *prom_port);
+	if (prom > 0 && !http_wait_status(url, 200, 60)) {
+		fprintf(stderr, "Prometheus did not become ready; its log is %s\n", log);
+		harness_stop(prom);
+		return -1;
+	}
+	return prom;
+}

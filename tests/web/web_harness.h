@@ -80,6 +80,12 @@ bool http_wait_status(const char *url, long status, double timeout);
 json_t *json_at(json_t *doc, const char *path);
 /* An instant query of the Prometheus on 127.0.0.1:prom_port: its one sample's value, or -1. */
 double harness_promql(int prom_port, const char *query);
+/*
+ * A real Prometheus on 127.0.0.1 (*prom_port), scraping every second by the
+ * jobs in scrape_configs (YAML list items), its files and log in dir; ready
+ * when this returns its pid, -1 when it did not start.
+ */
+pid_t harness_start_prometheus(const char *dir, const char *scrape_configs, int *prom_port);
 
 double harness_now(void);
 /* Prints the end of a log file to stderr, to explain a failure. */
