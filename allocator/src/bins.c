@@ -1225,6 +1225,28 @@ void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
 	int_free_arena(av, p, size, have_lock);
 }
 
+/*
+ * Headroom for growing blocks -- beyond glibc.  A program that grows a
+ * buffer by small steps (a string builder, a log line, a vector growing by
+ * one element) calls realloc for each step; when the chunk after the block
+ * is in use, glibc moves the block, copying all of it, and the next step
+ * usually finds the new place's neighbour in use as well.  So a block of at
+ * least REALLOC_HEADROOM_MIN that has to move is given an eighth more than
+ * asked for, and a realloc that leaves a chunk of that size no more than an
+ * eighth too big keeps it as it is rather than splitting the excess off:
+ * the steps that follow grow inside the chunk with no copy and no bin
+ * traffic.  On alloc_bench's realloc_growth (64 buffers growing in turn by
+ * 16 to 527 bytes) that takes 0.36 of glibc's time at 1.04 of its peak
+ * heap; sixteen such buffers copy 8.6 MB where glibc copies 27.4 MB
+ * (ptm_bins_test).  What it costs is at most an eighth of such a block,
+ * visible as the gap between requested and usable bytes
+ * (malloc_usable_size), and a shrink by less than an eighth that gives
+ * nothing back; smaller blocks, blocks that grow in place, and mapped
+ * chunks (mremap) are as in glibc.
+ */
+#define REALLOC_HEADROOM_MIN   ((size_t)4096)
+#define REALLOC_HEADROOM_SHIFT 3
+
 void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 {
 	mchunkptr newp, next, remainder;
@@ -1239,6 +1261,8 @@ void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 		ptm_i_printerr("realloc(): invalid next size");
 
 	if (oldsize >= nb) {
+		if (oldsize >= REALLOC_HEADROOM_MIN && oldsize - nb <= oldsize >> REALLOC_HEADROOM_SHIFT)
+			return chunk2mem(oldp);
 		newp = oldp;
 		newsize = oldsize;
 	} else if (next == av->top && (newsize = oldsize + nextsize) >= nb + MINSIZE) {
@@ -1254,7 +1278,18 @@ void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 		rel_note_reuse(av, next, nextsize);
 		rel_reuse(av, rel_take(av, next, nextsize));
 	} else {
-		newmem = ptm_i_int_malloc(av, nb - MALLOC_ALIGN_MASK);
+		newmem = NULL;
+		if (nb >= REALLOC_HEADROOM_MIN) {
+			size_t want = ALIGN_UP(nb + (nb >> REALLOC_HEADROOM_SHIFT), MALLOC_ALIGNMENT);
+			int saved_errno = errno;
+
+			/* Without room for the headroom, the exact size may still fit. */
+			newmem = ptm_i_int_malloc(av, want - MALLOC_ALIGN_MASK);
+			if (newmem == NULL)
+				errno = saved_errno;
+		}
+		if (newmem == NULL)
+			newmem = ptm_i_int_malloc(av, nb - MALLOC_ALIGN_MASK);
 		if (newmem == NULL)
 			return NULL;
 		newp = mem2chunk(newmem);
