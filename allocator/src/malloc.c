@@ -185,7 +185,9 @@
  * abort with glibc's own messages (errors.c).
  *
  * The fast paths below are a few loads, one unlikely branch, and the list
- * operation; everything else is out of line in *_slow.
+ * operation; everything else is out of line in *_slow.  free has one more
+ * way out, taken by the same tests: a full cache bin goes straight to the
+ * chunk's arena.
  */
 #include <errno.h>
 #include <string.h>
@@ -323,7 +325,7 @@ static __attribute__((noinline)) void free_mapped(mchunkptr p)
 	errno = saved_errno;
 }
 
-/* The rare ways: no cache yet, a probable double free, a chunk the cache takes after all. */
+/* The rare ways: no cache (yet, or any more), a probable double free. */
 static __attribute__((noinline)) void free_generic(mchunkptr p)
 {
 	int saved_errno = errno;
@@ -335,22 +337,25 @@ static __attribute__((noinline)) void free_generic(mchunkptr p)
 }
 
 /*
- * Everything ptm_free's one branch sends here.  The usual case is a chunk
- * whose cache bin is full: the fast path found the cache, the chunk in its
- * range and its key not the cache's, so after glibc's two checks it goes
- * straight to its arena (ptm_i_int_free_arena), with nothing checked twice.
- * free keeps errno: the arena path keeps it itself around the few system
- * calls it can make (page release, trimming, waiting for the lock), so only
- * the rare ways here save it.
+ * Everything ptm_free's first branch sends here, with the size word it
+ * read: no cache (yet, or any more), a mapped chunk, a chunk too big for the
+ * cache, a misaligned pointer or size, or a probable double free.  A chunk
+ * whose cache bin is full never comes here: ptm_free's other tests passing
+ * imply glibc's two checks on that path (the pointer cannot wrap, as its
+ * size word could be read and the size is at most the cache's; a size in
+ * the cache's range is at least MINSIZE and, with the pointer, aligned), so
+ * it goes straight to its arena (ptm_i_int_free_arena).  free keeps errno:
+ * the arena path keeps it itself around the few system calls it can make
+ * (page release, trimming, waiting for the lock), so only the rare ways
+ * here save it.
  */
-static __attribute__((noinline)) void free_slow(void *mem)
+static __attribute__((noinline)) void free_slow(void *mem, size_t head)
 {
 	struct ptm_tcache *tc = ptm_i_tcache;
-	struct ptm_tcache_entry *e = mem;
 	mchunkptr p = mem2chunk(mem);
-	size_t size = chunksize(p);
+	size_t size = head & ~SIZE_BITS;
 
-	if (chunk_is_mmapped(p)) {
+	if (head & IS_MMAPPED) {
 		free_mapped(p);
 		return;
 	}
@@ -359,8 +364,8 @@ static __attribute__((noinline)) void free_slow(void *mem)
 		ptm_i_printerr("free(): invalid pointer");
 	if (unlikely(size < MINSIZE || !aligned_ok(size)))
 		ptm_i_printerr("free(): invalid size");
-	if (likely(tc != NULL && size <= mp_.tcache_max_csize &&
-		   tc->counts[csize2tidx(size)] >= mp_.tcache_count && e->key != ptm_i_tcache_key)) {
+	/* Too big for the cache: straight to the arena as well. */
+	if (likely(tc != NULL && size > mp_.tcache_max_csize)) {
 		ptm_i_int_free_arena(arena_for_chunk(p), p, size);
 		return;
 	}
@@ -383,8 +388,17 @@ PTM_API void ptm_free(void *mem)
 	if (unlikely(tc == NULL || (head & IS_MMAPPED) ||
 		     csize - MINSIZE > mp_.tcache_max_csize - MINSIZE ||
 		     (((uintptr_t)mem | csize) & MALLOC_ALIGN_MASK) ||
-		     tc->counts[idx] >= mp_.tcache_count || e->key == ptm_i_tcache_key)) {
-		free_slow(mem);
+		     e->key == ptm_i_tcache_key)) {
+		free_slow(mem, head);
+		return;
+	}
+	/*
+	 * The same tests as one branch would make, with a second way out: a
+	 * full cache bin goes straight to the chunk's arena, since every test
+	 * above implies glibc's checks on that path (see free_slow).
+	 */
+	if (unlikely(tc->counts[idx] >= mp_.tcache_count)) {
+		ptm_i_int_free_arena(arena_for_chunk(p), p, csize);
 		return;
 	}
 	tcache_put(tc, p, idx);
