@@ -249,6 +249,7 @@ void ptm_i_init(void)
 	mp_.pagesize = (size_t)sysconf(_SC_PAGESIZE);
 	ptm_i_tcache_key = random_key();
 	ptm_i_options_init();
+	ptm_i_release_params();
 	ptm_i_init_state(main_arena);
 	ptm_i_thread_arena = main_arena;
 	ptm_i_books_publish(main_arena);

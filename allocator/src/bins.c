@@ -302,7 +302,7 @@ static __attribute__((noinline)) void rel_gather_marked(mstate av, mchunkptr p, 
 
 static inline void rel_gather(mstate av, mchunkptr p, size_t size, struct rel_merge *m)
 {
-	if (likely(size < mp_.pagesize + REL_KEEP))
+	if (p == NULL || size < mp_.pagesize + REL_KEEP)
 		return;
 	rel_gather_marked(av, p, size, m);
 }
@@ -316,12 +316,19 @@ static inline void rel_reuse(mstate av, size_t bytes)
 	}
 }
 
-/* The merged parts went into the top chunk: their released pages are in use again. */
-static inline void rel_merged_into_top(mstate av, const struct rel_merge *m)
+/*
+ * A free chunk's previous neighbour, prev of psize, went into the top chunk
+ * with it: its released pages are in use again.  (The chunk being freed has
+ * no mark, and top never has one.)
+ */
+static __attribute__((noinline)) void rel_merged_into_top(mstate av, mchunkptr prev, size_t psize)
 {
-	if (m->keep != NULL)
-		pending_unlink(av, rel_of(m->keep));
-	rel_reuse(av, m->carried);
+	struct rel_merge m = {0, NULL};
+
+	rel_gather(av, prev, psize, &m);
+	if (m.keep != NULL)
+		pending_unlink(av, rel_of(m.keep));
+	rel_reuse(av, m.carried);
 }
 
 /*
@@ -359,6 +366,12 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 	}
 	av->books.released_bytes += carried;
 	books_cold_changed(av);
+	if (m->keep == q) {
+		/* The kept part starts the chunk: its place on the list is already q's. */
+		w->mark = rel_mark_value(q, s, REL_PENDING);
+		w->carried = carried;
+		return;
+	}
 	if (m->keep != NULL) {
 		/* The two sets of words may overlap, so they go through a copy. */
 		tmp = *rel_of(m->keep);
@@ -380,25 +393,43 @@ static __attribute__((noinline)) void rel_mark_merged(mstate av, mchunkptr q, si
 	w->carried = carried;
 	w->next = NULL;
 	w->prev = av->rel_pending_tail;
-	if (w->prev != NULL)
+	if (w->prev != NULL) {
 		rel_of(w->prev)->next = q;
-	else
+	} else {
 		av->rel_pending_head = q;
+		av->rel_due = w->since + rel_delay(av);
+	}
 	av->rel_pending_tail = q;
 }
 
 /*
- * The common case, a merged chunk below the threshold with nothing marked,
- * stays inline: s < thr, or no threshold at all (0), is one compare as
- * s <= thr - 1 in unsigned arithmetic.
+ * Free chunk q of size s was just made by merging the free neighbours prev
+ * (of psize) and next (of nsize) of a chunk being freed, either of them
+ * possibly NULL.  Merging looks here only for s of at least release_min: a
+ * smaller chunk can neither be big enough to become pending nor contain a
+ * part that has a mark, so most frees do no release work at all.  The
+ * parts' words are still as they were: merging wrote only bin links (q's
+ * and its list neighbours'), q's size and the next chunk's prev_size.
  */
-static inline void rel_after_merge(mstate av, mchunkptr q, size_t s, const struct rel_merge *m)
+static inline __attribute__((always_inline)) void rel_merged(mstate av, mchunkptr q, size_t s,
+							     mchunkptr prev, size_t psize,
+							     mchunkptr next, size_t nsize)
 {
-	size_t thr = mp_.release_threshold;
+	struct rel_merge m = {0, NULL};
 
-	if (((m->carried | (uintptr_t)m->keep) == 0) & (s <= thr - 1))
+	rel_gather(av, prev, psize, &m);
+	rel_gather(av, next, nsize, &m);
+	if ((m.carried | (uintptr_t)m.keep) == 0 && s <= mp_.release_threshold - 1)
 		return;
-	rel_mark_merged(av, q, s, m);
+	rel_mark_merged(av, q, s, &m);
+}
+
+/* Sets release_min from the page size and the release threshold (0 = off). */
+void ptm_i_release_params(void)
+{
+	size_t marked = mp_.pagesize + REL_KEEP, thr = mp_.release_threshold;
+
+	mp_.release_min = thr != 0 && thr < marked ? thr : marked;
 }
 
 /*
@@ -465,7 +496,7 @@ static inline void rel_split(mstate av, mchunkptr victim, size_t size, mchunkptr
 }
 
 /* The oldest pending chunk is due: release it and those nearly due, in batches. */
-static __attribute__((noinline)) void rel_round(mstate av, uint64_t now, uint64_t delay)
+static void rel_round(mstate av, uint64_t now, uint64_t delay)
 {
 	uint64_t gather = delay >> REL_GATHER_SHIFT;
 	struct rel_batch b;
@@ -481,17 +512,52 @@ static __attribute__((noinline)) void rel_round(mstate av, uint64_t now, uint64_
 	rel_flush(&b);
 }
 
+/*
+ * How often the clock is looked at with the release off: chunks merged from
+ * released parts stay pending (for malloc_trim) until the option turns it on.
+ */
+#define REL_OFF_RECHECK 4096
+
+/*
+ * rel_due is never later than the moment the oldest pending chunk comes due
+ * (rel_mark_merged sets it when a chunk joins an empty list; the delay only
+ * shrinks here, in a round; mallopt resets it), so the free path compares
+ * one word with the clock; here the real question is asked and rel_due set
+ * exactly again.
+ */
+static __attribute__((noinline)) void rel_due_check(mstate av)
+{
+	uint64_t now = av->rel_clock, delay = rel_delay(av);
+	mchunkptr p = av->rel_pending_head;
+
+	if (mp_.release_threshold == 0) {
+		__atomic_store_n(&av->rel_due, now + REL_OFF_RECHECK, __ATOMIC_RELAXED);
+		return;
+	}
+	if (p != NULL && now - rel_of(p)->since >= delay)
+		rel_round(av, now, delay);
+	p = av->rel_pending_head;
+	delay = rel_delay(av);
+	__atomic_store_n(&av->rel_due, p != NULL ? rel_of(p)->since + delay : UINT64_MAX,
+			 __ATOMIC_RELAXED);
+}
+
 /* One tick of the arena's free clock: a release round when the oldest is due. */
 static inline void rel_tick(mstate av)
 {
-	uint64_t now = ++av->rel_clock, delay = rel_delay(av);
-	mchunkptr p = av->rel_pending_head;
+	if (unlikely(++av->rel_clock >= __atomic_load_n(&av->rel_due, __ATOMIC_RELAXED)))
+		rel_due_check(av);
+}
 
-	/* Off: chunks merged from released parts stay pending, for malloc_trim. */
-	if (mp_.release_threshold == 0)
-		return;
-	if (p != NULL && now - rel_of(p)->since >= delay)
-		rel_round(av, now, delay);
+/* The release options changed: every arena looks at its oldest pending chunk again. */
+void ptm_i_release_recheck(void)
+{
+	mstate av = main_arena;
+
+	do {
+		__atomic_store_n(&av->rel_due, 0, __ATOMIC_RELAXED);
+		av = __atomic_load_n(&av->next, __ATOMIC_ACQUIRE);
+	} while (av != NULL && av != main_arena);
 }
 
 /* The released bytes free chunk p's mark stands for (for the checker). */
@@ -522,12 +588,36 @@ void ptm_i_release_absorbed(mstate av, mchunkptr p, size_t size)
 	rel_reuse(av, rel_take(av, p, size));
 }
 
-/* Takes a free chunk out of its bin; large chunks also out of the size list. */
-void ptm_i_unlink_chunk(mstate av, mchunkptr p)
+/* A large chunk that heads its size in the bin's skip list leaves it. */
+static __attribute__((noinline)) void unlink_nextsize(mchunkptr p, mchunkptr fd)
+{
+	if (p->fd_nextsize->bk_nextsize != p || p->bk_nextsize->fd_nextsize != p)
+		ptm_i_printerr("corrupted double-linked list (not small)");
+	if (fd->fd_nextsize == NULL) {
+		if (p->fd_nextsize == p) {
+			fd->fd_nextsize = fd->bk_nextsize = fd;
+		} else {
+			fd->fd_nextsize = p->fd_nextsize;
+			fd->bk_nextsize = p->bk_nextsize;
+			p->fd_nextsize->bk_nextsize = fd;
+			p->bk_nextsize->fd_nextsize = fd;
+		}
+	} else {
+		p->fd_nextsize->bk_nextsize = p->bk_nextsize;
+		p->bk_nextsize->fd_nextsize = p->fd_nextsize;
+	}
+}
+
+/*
+ * Takes free chunk p of size out of its bin, with glibc's checks.  Inline
+ * where free merges neighbours (two calls on most frees of a fragmented
+ * heap); everywhere else through ptm_i_unlink_chunk.
+ */
+static inline __attribute__((always_inline)) void unlink_chunk(mstate av, mchunkptr p, size_t size)
 {
 	mchunkptr fd, bk;
 
-	if (chunksize(p) != next_chunk(p)->prev_size)
+	if (unlikely(size != chunk_at_offset(p, size)->prev_size))
 		ptm_i_printerr("corrupted size vs. prev_size");
 	fd = p->fd;
 	bk = p->bk;
@@ -535,33 +625,23 @@ void ptm_i_unlink_chunk(mstate av, mchunkptr p)
 		ptm_i_printerr("corrupted double-linked list");
 	fd->bk = bk;
 	bk->fd = fd;
-	books_bin_out(av, chunksize(p));
-	if (!in_smallbin_range(chunksize_nomask(p)) && p->fd_nextsize != NULL) {
-		if (p->fd_nextsize->bk_nextsize != p || p->bk_nextsize->fd_nextsize != p)
-			ptm_i_printerr("corrupted double-linked list (not small)");
-		if (fd->fd_nextsize == NULL) {
-			if (p->fd_nextsize == p) {
-				fd->fd_nextsize = fd->bk_nextsize = fd;
-			} else {
-				fd->fd_nextsize = p->fd_nextsize;
-				fd->bk_nextsize = p->bk_nextsize;
-				p->fd_nextsize->bk_nextsize = fd;
-				p->bk_nextsize->fd_nextsize = fd;
-			}
-		} else {
-			p->fd_nextsize->bk_nextsize = p->bk_nextsize;
-			p->bk_nextsize->fd_nextsize = p->fd_nextsize;
-		}
-	}
+	books_bin_out(av, size);
+	if (!in_smallbin_range(size) && p->fd_nextsize != NULL)
+		unlink_nextsize(p, fd);
+}
+
+/* Takes a free chunk out of its bin; large chunks also out of the size list. */
+void ptm_i_unlink_chunk(mstate av, mchunkptr p)
+{
+	unlink_chunk(av, p, chunksize(p));
 }
 
 /* Empties every fastbin into the unsorted bin, merging with free neighbours. */
 void ptm_i_consolidate(mstate av)
 {
 	mchunkptr unsorted_bin = unsorted_chunks(av), first_unsorted;
-	mchunkptr p, nextp, nextchunk;
-	size_t size, nextsize, prevsize;
-	struct rel_merge m;
+	mchunkptr p, nextp, nextchunk, prevpart, nextpart;
+	size_t size, nextsize, prevsize, nextpartsize;
 
 	av->have_fastchunks = 0;
 	for (unsigned i = 0; i < NFASTBINS; i++) {
@@ -578,7 +658,8 @@ void ptm_i_consolidate(mstate av)
 			books_fast(av, -1, -(long)size);
 			nextchunk = chunk_at_offset(p, size);
 			nextsize = chunksize(nextchunk);
-			m = (struct rel_merge){0};
+			prevpart = nextpart = NULL;
+			prevsize = nextpartsize = 0;
 			if (!prev_inuse(p)) {
 				prevsize = p->prev_size;
 				size += prevsize;
@@ -586,13 +667,14 @@ void ptm_i_consolidate(mstate av)
 				if (unlikely(chunksize(p) != prevsize))
 					ptm_i_printerr("corrupted size vs. prev_size in fastbins");
 				ptm_i_unlink_chunk(av, p);
-				rel_gather(av, p, prevsize, &m);
+				prevpart = p;
 			}
 			if (nextchunk != av->top) {
 				if (!inuse_bit_at_offset(nextchunk, nextsize)) {
 					size += nextsize;
 					ptm_i_unlink_chunk(av, nextchunk);
-					rel_gather(av, nextchunk, nextsize, &m);
+					nextpart = nextchunk;
+					nextpartsize = nextsize;
 				} else {
 					clear_inuse_bit_at_offset(nextchunk, 0);
 				}
@@ -608,12 +690,15 @@ void ptm_i_consolidate(mstate av)
 				p->fd = first_unsorted;
 				set_foot(p, size);
 				books_bin_in(av, size);
-				rel_after_merge(av, p, size, &m);
+				if (size >= mp_.release_min)
+					rel_merged(av, p, size, prevpart, prevsize, nextpart,
+						   nextpartsize);
 			} else {
 				size += nextsize;
 				set_head(p, size | PREV_INUSE);
 				av->top = p;
-				rel_merged_into_top(av, &m);
+				if (prevsize >= mp_.pagesize + REL_KEEP)
+					rel_merged_into_top(av, prevpart, prevsize);
 			}
 			p = nextp;
 		}
@@ -1071,9 +1156,8 @@ void *ptm_i_int_malloc(mstate av, size_t bytes)
 /* Coalesces p with its free neighbours and files it in unsorted or top. */
 static inline __attribute__((always_inline)) void merge_chunk(mstate av, mchunkptr p, size_t size)
 {
-	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd;
-	size_t nextsize, prevsize;
-	struct rel_merge m = {0};
+	mchunkptr nextchunk = chunk_at_offset(p, size), bck, fwd, prevpart = NULL, nextpart = NULL;
+	size_t nextsize, prevsize = 0, nextpartsize = 0;
 
 	if (unlikely(p == av->top))
 		ptm_i_printerr("double free or corruption (top)");
@@ -1092,13 +1176,14 @@ static inline __attribute__((always_inline)) void merge_chunk(mstate av, mchunkp
 		p = chunk_at_offset(p, -((long)prevsize));
 		if (unlikely(chunksize(p) != prevsize))
 			ptm_i_printerr("corrupted size vs. prev_size while consolidating");
-		ptm_i_unlink_chunk(av, p);
-		rel_gather(av, p, prevsize, &m);
+		unlink_chunk(av, p, prevsize);
+		prevpart = p;
 	}
 	if (nextchunk != av->top) {
 		if (!inuse_bit_at_offset(nextchunk, nextsize)) {
-			ptm_i_unlink_chunk(av, nextchunk);
-			rel_gather(av, nextchunk, nextsize, &m);
+			unlink_chunk(av, nextchunk, nextsize);
+			nextpart = nextchunk;
+			nextpartsize = nextsize;
 			size += nextsize;
 		} else {
 			clear_inuse_bit_at_offset(nextchunk, 0);
@@ -1118,12 +1203,14 @@ static inline __attribute__((always_inline)) void merge_chunk(mstate av, mchunkp
 		set_head(p, size | PREV_INUSE);
 		set_foot(p, size);
 		books_bin_in(av, size);
-		rel_after_merge(av, p, size, &m);
+		if (unlikely(size >= mp_.release_min))
+			rel_merged(av, p, size, prevpart, prevsize, nextpart, nextpartsize);
 	} else {
 		size += nextsize;
 		set_head(p, size | PREV_INUSE);
 		av->top = p;
-		rel_merged_into_top(av, &m);
+		if (unlikely(prevsize >= mp_.pagesize + REL_KEEP))
+			rel_merged_into_top(av, prevpart, prevsize);
 	}
 	rel_tick(av);
 
@@ -1261,7 +1348,8 @@ void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 		ptm_i_printerr("realloc(): invalid next size");
 
 	if (oldsize >= nb) {
-		if (oldsize >= REALLOC_HEADROOM_MIN && oldsize - nb <= oldsize >> REALLOC_HEADROOM_SHIFT)
+		if (oldsize >= REALLOC_HEADROOM_MIN &&
+		    oldsize - nb <= oldsize >> REALLOC_HEADROOM_SHIFT)
 			return chunk2mem(oldp);
 		newp = oldp;
 		newsize = oldsize;
@@ -1280,7 +1368,8 @@ void *ptm_i_int_realloc(mstate av, mchunkptr oldp, size_t oldsize, size_t nb)
 	} else {
 		newmem = NULL;
 		if (nb >= REALLOC_HEADROOM_MIN) {
-			size_t want = ALIGN_UP(nb + (nb >> REALLOC_HEADROOM_SHIFT), MALLOC_ALIGNMENT);
+			size_t want =
+				ALIGN_UP(nb + (nb >> REALLOC_HEADROOM_SHIFT), MALLOC_ALIGNMENT);
 			int saved_errno = errno;
 
 			/* Without room for the headroom, the exact size may still fit. */

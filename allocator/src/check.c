@@ -583,9 +583,9 @@ PTM_API int ptm_check_heap(struct ptm_heap_census *census)
 		if (err)
 			goto out;
 		/* The version 3 books, as the last unlock published them. */
-		if (a->books.largest_free_bytes != ck.arena_largest) {
+		if (a->pub.largest_free_bytes != ck.arena_largest) {
 			err = fail(&ck, "arena %u: largest free chunk %zu; books say %lu", a->index,
-				   ck.arena_largest, (unsigned long)a->books.largest_free_bytes);
+				   ck.arena_largest, (unsigned long)a->pub.largest_free_bytes);
 			goto out;
 		}
 		ptm_i_count_inuse(a, &inuse, &regions);

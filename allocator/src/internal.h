@@ -172,6 +172,7 @@ struct ptm_arena {
 	mchunkptr rel_pending_head;
 	mchunkptr rel_pending_tail;
 	uint64_t rel_clock;       /* frees into the bins so far */
+	uint64_t rel_due;         /* rel_clock at which to look at the oldest again (bins.c) */
 	unsigned rel_delay_shift; /* the release delay is the option's << this */
 	unsigned rel_calm;        /* releases since one proved premature */
 };
@@ -242,6 +243,7 @@ struct ptm_params {
 	int release_madv_free;    /* release with MADV_FREE rather than MADV_DONTNEED */
 	int release_batch;        /* hand page runs to process_madvise in batches */
 	size_t sample_interval;   /* mean bytes between samples; 0 = off */
+	size_t release_min;       /* merged free chunks below this have no release work (bins.c) */
 };
 
 struct ptm_tcache_entry {
@@ -394,21 +396,6 @@ _Static_assert(BOOKS_HOT1_FROM == offsetof(struct ptm_abi_arena, max_system_byte
 		       BOOKS_END == offsetof(struct ptm_abi_arena, heaps) + 8,
 	       "the hot and cold parts of the books cover them whole");
 
-/* The whole copy, for a new arena and after fork. */
-static inline void ptm_i_books_publish(mstate av)
-{
-	uint64_t gen = av->pub.gen;
-
-	_Static_assert((BOOKS_END - BOOKS_FROM) % sizeof(uint64_t) == 0,
-		       "the books are whole 64-bit words");
-	av->books.system_bytes = av->system_mem;
-	av->books.max_system_bytes = av->max_system_mem;
-	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	BOOKS_COPY(av, BOOKS_FROM, BOOKS_END);
-	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
-	av->books_cold = false;
-}
 
 /* The cold words, when they changed (see above). */
 static inline void books_publish_cold(mstate av)
@@ -459,15 +446,32 @@ static inline uint64_t books_largest(mstate av, size_t top)
 	return ptm_i_books_largest(av, top);
 }
 
+/* The whole copy, for a new arena and after fork. */
+static inline void ptm_i_books_publish(mstate av)
+{
+	uint64_t gen = av->pub.gen;
+
+	_Static_assert((BOOKS_END - BOOKS_FROM) % sizeof(uint64_t) == 0,
+		       "the books are whole 64-bit words");
+	av->books.system_bytes = av->system_mem;
+	av->books.max_system_bytes = av->max_system_mem;
+	/* The unlock stores these three into pub alone: bring the books' copies up to date. */
+	av->books.top_bytes = chunksize(av->top);
+	av->books.largest_free_bytes = books_largest(av, chunksize(av->top));
+	av->books.threads_attached = av->attached_threads;
+	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	BOOKS_COPY(av, BOOKS_FROM, BOOKS_END);
+	__atomic_store_n(&av->pub.gen, gen + 2, __ATOMIC_RELEASE);
+	av->books_cold = false;
+}
+
 static inline void ptm_i_arena_unlock(mstate av)
 {
 	size_t top = chunksize(av->top);
 	uint64_t largest = books_largest(av, top), threads = av->attached_threads;
 	uint64_t gen = av->pub.gen;
 
-	av->books.top_bytes = top;
-	av->books.largest_free_bytes = largest;
-	av->books.threads_attached = threads;
 	__atomic_store_n(&av->pub.gen, gen + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	av->pub.top_bytes = top;
@@ -532,6 +536,8 @@ void ptm_i_unlink_chunk(mstate av, mchunkptr p) PTM_HIDDEN;
 int ptm_i_mtrim(mstate av, size_t pad) PTM_HIDDEN;
 void ptm_i_release_absorbed(mstate av, mchunkptr p, size_t size) PTM_HIDDEN;
 size_t ptm_i_release_marked(mchunkptr p, size_t size, int *pending) PTM_HIDDEN;
+void ptm_i_release_recheck(void) PTM_HIDDEN;
+void ptm_i_release_params(void) PTM_HIDDEN;
 mchunkptr ptm_i_release_next(mchunkptr p) PTM_HIDDEN;
 /* Bytes of a free chunk that page release and malloc_trim keep: its header and release words. */
 extern const size_t ptm_i_release_keep PTM_HIDDEN;

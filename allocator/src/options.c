@@ -142,6 +142,7 @@ static void apply(enum opt_id id, size_t v, bool from_mallopt)
 		break;
 	case OPT_RELEASE_THRESHOLD:
 		mp_.release_threshold = v;
+		ptm_i_release_params();
 		break;
 	case OPT_RELEASE_MADV_FREE:
 		mp_.release_madv_free = (int)v;
@@ -373,6 +374,8 @@ int ptm_i_mallopt(int param, int value)
 		apply(id, (size_t)(long)value, true);
 		break;
 	}
+	if (id == OPT_RELEASE_THRESHOLD || id == OPT_RELEASE_DELAY)
+		ptm_i_release_recheck();
 	ptm_i_arena_unlock(main_arena);
 	return res;
 }

@@ -458,8 +458,8 @@ static void realloc_growing_by_small_steps_copies_less(void)
 	struct growth ptm = grow_in_turn(ptm_realloc, ptm_free);
 	struct growth libc = grow_in_turn(realloc, free);
 
-	printf("small-step growth: libptm copied %zu bytes in %zu moves, glibc %zu in %zu\n", ptm.copied,
-	       ptm.moves, libc.copied, libc.moves);
+	printf("small-step growth: libptm copied %zu bytes in %zu moves, glibc %zu in %zu\n",
+	       ptm.copied, ptm.moves, libc.copied, libc.moves);
 	CHECK_MSG(ptm.copied * 2 <= libc.copied,
 		  "libptm copied %zu bytes in %zu moves, the process's realloc %zu in %zu",
 		  ptm.copied, ptm.moves, libc.copied, libc.moves);
