@@ -168,9 +168,10 @@
  * statistic: it only decides when to leave them).  Each arena keeps books of its free
  * chunks (counted as they enter and leave the bins, under the lock it already
  * holds) and of its lock (acquisitions, contended waits and their time), and
- * publishes them at each unlock (inline 16-byte moves: a free waits on cache
- * misses, and a longer tail keeps the next free's loads from overlapping
- * them), with a seqlock that moves with the lock, in a block other
+ * publishes them at each unlock (inline, the hot words only, see
+ * ptm_i_arena_unlock: a free waits on cache misses, and a longer tail keeps
+ * the next free's loads from overlapping them), with a seqlock that moves
+ * with the lock, in a block other
  * processes can read (ptm_stats_abi.h), version 3 with each arena's largest
  * free chunk (top, or the binned maximum tracked as chunks enter and leave
  * the bins, recomputed from the binmap only when its last chunk leaves and

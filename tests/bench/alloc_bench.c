@@ -2,11 +2,13 @@
 /*
  * alloc_bench - libptm against glibc, jemalloc, tcmalloc and mimalloc.
  *
- * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [-a NAME=LIBRARY]... [-o] [-c]
- *                    [WORKLOADS_BINARY]
+ * Usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... [-a NAME=LIBRARY[,VAR=VALUE]]...
+ *                    [-o] [-c] [WORKLOADS_BINARY]
  * -a adds an allocator to preload (another libptm build, to compare a change
- * side by side in one run); -o leaves out jemalloc, tcmalloc and mimalloc;
- * -c leaves out the callgrind counts.
+ * side by side in one run), with one environment variable set if given
+ * (libptm with an option changed: -a norelease=build/lib/libptm.so,
+ * MALLOC_RELEASE_THRESHOLD_=0); -o leaves out jemalloc, tcmalloc and
+ * mimalloc; -c leaves out the callgrind counts.
  * Runs every workload of alloc_workloads under each allocator (LD_PRELOAD;
  * glibc is the process's own malloc), ROUNDS times (default 11), with the
  * allocators interleaved within a round, in reverse order every other round,
@@ -45,15 +47,16 @@ extern char **environ;
 struct allocator {
 	const char *name;
 	char preload[512]; /* "" for glibc */
+	char env[128];     /* VAR=VALUE set for its runs, or "" */
 	int available;
 };
 
 static struct allocator allocators[MAX_ALLOC] = {
-	{"glibc", "", 1},
-	{"libptm", "", 0},
-	{"jemalloc", LIBDIR "libjemalloc.so.2", 0},
-	{"tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", 0},
-	{"mimalloc", LIBDIR "libmimalloc.so.2", 0},
+	{"glibc", "", "", 1},
+	{"libptm", "", "", 0},
+	{"jemalloc", LIBDIR "libjemalloc.so.2", "", 0},
+	{"tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", "", 0},
+	{"mimalloc", LIBDIR "libmimalloc.so.2", "", 0},
 };
 static size_t nr_alloc = 5;
 #define NR_ALLOC  nr_alloc
@@ -96,7 +99,7 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 
 	while (environ[n])
 		n++;
-	envp = calloc(n + 2, sizeof(*envp));
+	envp = calloc(n + 3, sizeof(*envp));
 	if (!envp)
 		return -ENOMEM;
 	for (size_t k = 0; k < n; k++)
@@ -106,6 +109,8 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 		snprintf(preload_env, sizeof(preload_env), "LD_PRELOAD=%s", a->preload);
 		envp[i++] = preload_env;
 	}
+	if (a->env[0])
+		envp[i++] = (char *)a->env;
 	if (pipe(pipefd)) {
 		free(envp);
 		return -errno;
@@ -210,17 +215,26 @@ int main(int argc, char **argv)
 	bool only_ptm = false, counts = true;
 
 	while ((opt = getopt(argc, argv, "r:w:a:oc")) != -1) {
-		char *end, *eq;
+		char *end, *eq, *comma;
 
 		switch (opt) {
 		case 'a':
 			eq = strchr(optarg, '=');
-			if (!eq || eq == optarg || !eq[1] || nr_alloc == MAX_ALLOC) {
-				fprintf(stderr, "alloc_bench: -a takes NAME=LIBRARY, at most %d\n",
+			comma = eq ? strchr(eq, ',') : NULL;
+			if (!eq || eq == optarg || !eq[1] || nr_alloc == MAX_ALLOC ||
+			    (comma && (comma == eq + 1 || !strchr(comma, '=') || comma[1] == '=' ||
+				       strlen(comma + 1) >= sizeof(allocators[0].env)))) {
+				fprintf(stderr,
+					"alloc_bench: -a takes NAME=LIBRARY[,VAR=VALUE], at most %d\n",
 					MAX_ALLOC - 5);
 				return 2;
 			}
 			*eq = '\0';
+			if (comma) {
+				*comma = '\0';
+				snprintf(allocators[nr_alloc].env, sizeof(allocators[0].env), "%s",
+					 comma + 1);
+			}
 			allocators[nr_alloc].name = optarg;
 			snprintf(allocators[nr_alloc].preload, sizeof(allocators[0].preload), "%s",
 				 eq + 1);
@@ -248,7 +262,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: alloc_bench [-r ROUNDS] [-w WORKLOAD]... "
-					"[-a NAME=LIBRARY]... [-o] [-c] [BINARY]\n");
+					"[-a NAME=LIBRARY[,VAR=VALUE]]... [-o] [-c] [BINARY]\n");
 			return 2;
 		}
 	}
