@@ -25,6 +25,7 @@ protocol, cdp.py):
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -207,14 +208,38 @@ def check_heapmap(browser, base, pid, label):
               int(r["end"], 16) - int(r["start"], 16) for r in hm["regions"]))))
 
 
+def children(pid):
+    """The processes whose parent is pid."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The name may hold anything, ")" too: the fields follow its last ")".
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
 def stop(daemon):
-    """SIGTERM, and SIGKILL if heapfragd has not exited 20 s later."""
+    """SIGTERM, and SIGKILL if heapfragd has not exited 20 s later; then the
+    command it started after "--", which heapfragd leaves running."""
+    started = children(daemon.pid)
     daemon.terminate()
     try:
         daemon.wait(timeout=20)
     except subprocess.TimeoutExpired:
         daemon.kill()
         daemon.wait()
+    for pid in started:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait(what, fn, timeout=90):
