@@ -1323,8 +1323,8 @@ void ptm_i_int_free(mstate av, mchunkptr p, int have_lock)
  * eighth too big keeps it as it is rather than splitting the excess off:
  * the steps that follow grow inside the chunk with no copy and no bin
  * traffic.  On alloc_bench's realloc_growth (64 buffers growing in turn by
- * 16 to 527 bytes) that takes 0.36 of glibc's time at 1.04 of its peak
- * heap; sixteen such buffers copy 8.6 MB where glibc copies 27.4 MB
+ * 16 to 527 bytes) that takes 0.36-0.41 of glibc's time at 1.03-1.04 of
+ * its peak heap; sixteen such buffers copy 8.6 MB where glibc copies 27.4 MB
  * (ptm_bins_test).  What it costs is at most an eighth of such a block,
  * visible as the gap between requested and usable bytes
  * (malloc_usable_size), and a shrink by less than an eighth that gives

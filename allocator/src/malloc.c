@@ -118,7 +118,7 @@
  * more than asked for, and a realloc that leaves such a chunk at most an
  * eighth too big keeps it whole: a buffer growing by small steps among
  * others is copied once per eighth of its size rather than at each
- * collision (realloc_growth: 0.36 of glibc's time).  The cost is at most an
+ * collision (realloc_growth: 0.36-0.41 of glibc's time).  The cost is at most an
  * eighth of such a block, counted as allocated but not requested.
 
  * Sampled heap profile (sample.c)
