@@ -25,7 +25,13 @@
  * system calls.  Without valgrind the column shows nan.
  * For swiss_cheese it also prints the heap resident right after the frees
  * as a share of that allocator's own peak, (after - base) / (peak - base),
- * median with min and max, and its two loops' times apart.
+ * median with min and max, and its two loops' times apart; and, for an
+ * allocator that gave pages back (libptm's books say how many runs and
+ * bytes), what the kernel alone charges for that: right after each such
+ * run, in the same round, `alloc_workloads release_replay` releases as many
+ * runs and bytes from a fresh mapping, and the line shows the median of
+ * those times as ratios to glibc's time in the round, and the median of the
+ * per-round ratios left without it, (t - replay) / glibc.
  */
 #include <errno.h>
 #include <math.h>
@@ -73,23 +79,18 @@ struct sample {
 	long base_kb, peak_kb, after_kb;
 	double alloc_s, free_s; /* swiss_cheese's two loops; -1 for the others */
 	long ops;
+	long long release_runs, release_bytes; /* libptm's release books; -1 elsewhere */
 };
 
 /*
- * Runs one workload under one allocator; 0 or a negative errno.  With
- * cg_out set, under callgrind at a tenth of the work, its profile written
- * there.
+ * Runs argv (found on PATH with use_path) under allocator a, or with no
+ * preload if a is NULL, and reads the first line it prints; 0 or a negative
+ * errno (-ECHILD if it did not exit with 0, -EPROTO if it printed nothing).
  */
-static int run_one(const char *bin, const char *work, const struct allocator *a,
-		   const char *cg_out, struct sample *out)
+static int spawn_line(char **argv, bool use_path, const struct allocator *a, char *line,
+		      size_t len)
 {
-	char preload_env[600], line[256], cg_file[600], divisor[16];
-	char *plain_argv[] = {(char *)bin, (char *)work, NULL};
-	char *cg_argv[] = {"valgrind",        "--tool=callgrind",  "--collect-atstart=no",
-			   "--toggle-collect=wl_*", cg_file,            "--log-file=/dev/null",
-			   (char *)bin,       (char *)work,        divisor,
-			   NULL};
-	char **argv = cg_out ? cg_argv : plain_argv;
+	char preload_env[600];
 	char **envp;
 	size_t n = 0, i = 0;
 	int pipefd[2], status, err = 0;
@@ -105,11 +106,11 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	for (size_t k = 0; k < n; k++)
 		if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0)
 			envp[i++] = environ[k];
-	if (a->preload[0]) {
+	if (a && a->preload[0]) {
 		snprintf(preload_env, sizeof(preload_env), "LD_PRELOAD=%s", a->preload);
 		envp[i++] = preload_env;
 	}
-	if (a->env[0])
+	if (a && a->env[0])
 		envp[i++] = (char *)a->env;
 	if (pipe(pipefd)) {
 		free(envp);
@@ -118,13 +119,10 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-	if (cg_out) {
-		snprintf(cg_file, sizeof(cg_file), "--callgrind-out-file=%s", cg_out);
-		snprintf(divisor, sizeof(divisor), "%d", CG_DIVISOR);
-		err = -posix_spawnp(&pid, "valgrind", &fa, NULL, argv, envp);
-	} else {
-		err = -posix_spawn(&pid, bin, &fa, NULL, argv, envp);
-	}
+	if (use_path)
+		err = -posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
+	else
+		err = -posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	free(envp);
 	close(pipefd[1]);
@@ -133,13 +131,7 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 		return err;
 	}
 	f = fdopen(pipefd[0], "r");
-	if (!f || !fgets(line, sizeof(line), f) ||
-	    sscanf(line,
-		   "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%lf "
-		   "free_s=%lf ops=%ld",
-		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb, &out->alloc_s,
-		   &out->free_s, &out->ops) != 7 ||
-	    out->ops <= 0)
+	if (!f || !fgets(line, (int)len, f))
 		err = -EPROTO;
 	if (f)
 		fclose(f);
@@ -148,6 +140,64 @@ static int run_one(const char *bin, const char *work, const struct allocator *a,
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		err = err ? err : -ECHILD;
 	return err;
+}
+
+/*
+ * Runs one workload under one allocator; 0 or a negative errno.  With
+ * cg_out set, under callgrind at a tenth of the work, its profile written
+ * there.
+ */
+static int run_one(const char *bin, const char *work, const struct allocator *a,
+		   const char *cg_out, struct sample *out)
+{
+	char line[256], cg_file[600], divisor[16];
+	char *plain_argv[] = {(char *)bin, (char *)work, NULL};
+	char *cg_argv[] = {"valgrind",        "--tool=callgrind",  "--collect-atstart=no",
+			   "--toggle-collect=wl_*", cg_file,            "--log-file=/dev/null",
+			   (char *)bin,       (char *)work,        divisor,
+			   NULL};
+	int err;
+
+	if (cg_out) {
+		snprintf(cg_file, sizeof(cg_file), "--callgrind-out-file=%s", cg_out);
+		snprintf(divisor, sizeof(divisor), "%d", CG_DIVISOR);
+	}
+	err = spawn_line(cg_out ? cg_argv : plain_argv, cg_out != NULL, a, line, sizeof(line));
+	if (err)
+		return err;
+	out->release_runs = out->release_bytes = -1;
+	if (sscanf(line,
+		   "seconds=%lf base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%lf "
+		   "free_s=%lf ops=%ld release_runs=%lld release_bytes=%lld",
+		   &out->seconds, &out->base_kb, &out->peak_kb, &out->after_kb, &out->alloc_s,
+		   &out->free_s, &out->ops, &out->release_runs, &out->release_bytes) != 9 ||
+	    out->ops <= 0)
+		return -EPROTO;
+	return 0;
+}
+
+/*
+ * The kernel's time to release runs page runs of bytes in all, with no
+ * allocator (see alloc_workloads' release_replay); 0 or a negative errno,
+ * -EPROTO also if VmRSS did not drop by at least nine tenths of bytes.
+ */
+static int run_replay(const char *bin, long long runs, long long bytes, double *seconds)
+{
+	char line[256], nruns[24], nbytes[24];
+	char *argv[] = {(char *)bin, "release_replay", nruns, nbytes, NULL};
+	long r, pages, released_kb;
+	int err;
+
+	snprintf(nruns, sizeof(nruns), "%lld", runs);
+	snprintf(nbytes, sizeof(nbytes), "%lld", bytes);
+	err = spawn_line(argv, false, NULL, line, sizeof(line));
+	if (err)
+		return err;
+	if (sscanf(line, "seconds=%lf runs=%ld pages=%ld released_kb=%ld", seconds, &r, &pages,
+		   &released_kb) != 4 ||
+	    r != runs || (double)released_kb * 1024.0 < 0.9 * (double)bytes)
+		return -EPROTO;
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -308,17 +358,20 @@ int main(int argc, char **argv)
 		double after[MAX_ALLOC][MAX_ROUNDS], alloc_s[MAX_ALLOC][MAX_ROUNDS];
 		double free_s[MAX_ALLOC][MAX_ROUNDS], ratio[MAX_ALLOC][MAX_ROUNDS];
 		double med_h[MAX_ALLOC], ir[MAX_ALLOC];
-		int ok[MAX_ALLOC] = {0}, nr_ratio[MAX_ALLOC] = {0};
+		double kernel[MAX_ALLOC][MAX_ROUNDS], rest[MAX_ALLOC][MAX_ROUNDS];
+		long long rel_runs[MAX_ALLOC] = {0}, rel_bytes[MAX_ALLOC] = {0};
+		int ok[MAX_ALLOC] = {0}, nr_ratio[MAX_ALLOC] = {0}, nr_kernel[MAX_ALLOC] = {0};
+		bool replay = strcmp(chosen[w], "swiss_cheese") == 0;
 
 		for (int r = 0; r < rounds; r++) {
-			double round_s[MAX_ALLOC];
+			double round_s[MAX_ALLOC], replay_s[MAX_ALLOC];
 
 			for (size_t k = 0; k < NR_ALLOC; k++) {
 				size_t a = r % 2 ? NR_ALLOC - 1 - k : k;
 				struct sample s;
 				int err;
 
-				round_s[a] = NAN;
+				round_s[a] = replay_s[a] = NAN;
 				if (!allocators[a].available)
 					continue;
 				err = run_one(bin, chosen[w], &allocators[a], NULL, &s);
@@ -338,10 +391,27 @@ int main(int argc, char **argv)
 								    (double)(s.peak_kb - s.base_kb)
 							  : NAN;
 				ok[a]++;
+				if (!replay || s.release_runs <= 0 || s.release_bytes <= 0)
+					continue;
+				rel_runs[a] = s.release_runs;
+				rel_bytes[a] = s.release_bytes;
+				err = run_replay(bin, s.release_runs, s.release_bytes, &replay_s[a]);
+				if (err) {
+					fprintf(stderr, "alloc_bench: the release replay for %s failed: %s\n",
+						allocators[a].name, strerror(-err));
+					replay_s[a] = NAN;
+					failures++;
+				}
 			}
-			for (size_t a = 1; a < NR_ALLOC; a++)
-				if (!isnan(round_s[a]) && !isnan(round_s[0]))
-					ratio[a][nr_ratio[a]++] = round_s[a] / round_s[0];
+			for (size_t a = 1; a < NR_ALLOC; a++) {
+				if (isnan(round_s[a]) || isnan(round_s[0]))
+					continue;
+				ratio[a][nr_ratio[a]++] = round_s[a] / round_s[0];
+				if (isnan(replay_s[a]))
+					continue;
+				kernel[a][nr_kernel[a]] = replay_s[a] / round_s[0];
+				rest[a][nr_kernel[a]++] = (round_s[a] - replay_s[a]) / round_s[0];
+			}
 		}
 		for (size_t a = 0; a < NR_ALLOC; a++) {
 			med_h[a] = quantile(heap[a], ok[a], 0.5);
@@ -377,6 +447,22 @@ int main(int argc, char **argv)
 					       quantile(alloc_s[a], ok[a], 0.5),
 					       quantile(free_s[a], ok[a], 0.5));
 			printf("\n");
+			for (size_t a = 1; a < NR_ALLOC; a++) {
+				if (!nr_kernel[a])
+					continue;
+				printf("%-18s the kernel's part of %s's page release, replayed alone "
+				       "(%lld runs, %.1f MiB, no allocator), and the rest, as shares "
+				       "of glibc's time, median [p25-p75]: kernel %.2f [%.2f-%.2f], "
+				       "rest %.2f [%.2f-%.2f]\n",
+				       "  page release", allocators[a].name, rel_runs[a],
+				       (double)rel_bytes[a] / (1 << 20),
+				       quantile(kernel[a], nr_kernel[a], 0.5),
+				       quantile(kernel[a], nr_kernel[a], 0.25),
+				       quantile(kernel[a], nr_kernel[a], 0.75),
+				       quantile(rest[a], nr_kernel[a], 0.5),
+				       quantile(rest[a], nr_kernel[a], 0.25),
+				       quantile(rest[a], nr_kernel[a], 0.75));
+			}
 		}
 		fflush(stdout);
 	}

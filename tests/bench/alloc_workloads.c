@@ -19,16 +19,37 @@
  * peak_rss_kb VmHWM and rss_after_kb VmRSS when it ends (for swiss_cheese:
  * right after the frees, the surviving 10% still live).  alloc_s and free_s
  * time swiss_cheese's two loops apart (the shuffle between them in neither);
- * other workloads print -1 for both.
+ * other workloads print -1 for both.  Under libptm (found by its
+ * ptm_stats_get), release_runs and release_bytes are its page release's
+ * books after the phase: the page runs handed to the kernel and the bytes
+ * they gave back; -1 under any other allocator.
  * Every workload is deterministic: a fixed-seed xorshift drives it.
+ *
+ * `alloc_workloads release_replay RUNS BYTES` measures what the kernel
+ * charges for such a page release on its own, with no allocator around it:
+ * RUNS runs of whole pages, BYTES in all, each followed by a page kept (as a
+ * live chunk keeps it), in a fresh mapping faulted in ahead, handed to the
+ * kernel in a fixed-seed random order 64 runs per process_madvise(2) call,
+ * as libptm does (one madvise per run where the kernel refuses that).  It
+ * prints seconds (the release alone), runs, pages and released_kb, the drop
+ * of VmRSS across it.
  */
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "ptm_stats.h"
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -293,6 +314,97 @@ static void swiss_cheese(void)
 	ops = MSGS + MSGS * 9 / 10;
 }
 
+/* libptm's release books, when libptm is the process's malloc: 0, or -1 elsewhere. */
+static int ptm_release_books(long long *runs, long long *bytes)
+{
+	static struct ptm_stats st;
+	int (*get)(struct ptm_stats *);
+
+	*(void **)&get = dlsym(RTLD_DEFAULT, "ptm_stats_get");
+	if (!get || get(&st) != 0 || st.version < 2)
+		return -1;
+	*runs = (long long)st.release_calls;
+	*bytes = (long long)st.release_total_bytes;
+	return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#define REPLAY_BATCH     64
+#define PIDFD_SELF_THREAD (-10000)
+
+/* See the top: the kernel's cost of releasing runs page runs, bytes in all. */
+static int release_replay(long runs, long long bytes)
+{
+	long psz = sysconf(_SC_PAGESIZE), pages = (long)(bytes / psz), span, done = 0;
+	struct iovec *iov;
+	uint64_t s = 7;
+	char *m, *at;
+	double t0, t1;
+	long before, after;
+	bool batched = true;
+
+	if (runs < 1 || pages < runs || pages > (1L << 24)) {
+		fprintf(stderr, "alloc_workloads: release_replay needs 1 to %ld pages, at least "
+				"one per run\n",
+			1L << 24);
+		return 2;
+	}
+	span = (pages + runs) * psz;
+	iov = calloc((size_t)runs, sizeof(*iov));
+	m = mmap(NULL, (size_t)span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!iov || m == MAP_FAILED) {
+		fprintf(stderr, "alloc_workloads: release_replay: no memory for %ld pages\n",
+			pages + runs);
+		return 1;
+	}
+	if (madvise(m, (size_t)span, MADV_POPULATE_WRITE) != 0)
+		for (long off = 0; off < span; off += psz)
+			m[off] = 1;
+	at = m;
+	for (long i = 0; i < runs; i++) {
+		long n = pages / runs + (i < pages % runs);
+
+		iov[i].iov_base = at;
+		iov[i].iov_len = (size_t)(n * psz);
+		at += (n + 1) * psz;
+	}
+	for (long i = runs - 1; i > 0; i--) {
+		long j = (long)(rng_next(&s) % (uint64_t)(i + 1));
+		struct iovec t = iov[i];
+
+		iov[i] = iov[j];
+		iov[j] = t;
+	}
+	before = status_kb("VmRSS:");
+	t0 = now_seconds();
+	while (done < runs) {
+		long n = runs - done < REPLAY_BATCH ? runs - done : REPLAY_BATCH;
+
+		if (batched && syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov + done, (size_t)n,
+				       MADV_DONTNEED, 0U) >= 0) {
+			done += n;
+			continue;
+		}
+		batched = false;
+		if (madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED) != 0) {
+			fprintf(stderr, "alloc_workloads: release_replay: madvise: %s\n",
+				strerror(errno));
+			return 1;
+		}
+		done++;
+	}
+	t1 = now_seconds();
+	after = status_kb("VmRSS:");
+	printf("seconds=%.6f runs=%ld pages=%ld released_kb=%ld\n", t1 - t0, runs, pages,
+	       before - after);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -309,8 +421,20 @@ static const struct {
 int main(int argc, char **argv)
 {
 	double t0, t1;
+	long long runs = -1, bytes = -1;
 	long base;
 
+	if (argc == 4 && strcmp(argv[1], "release_replay") == 0) {
+		char *end1, *end2;
+		long n = strtol(argv[2], &end1, 10);
+		long long b = strtoll(argv[3], &end2, 10);
+
+		if (*end1 || *end2 || end1 == argv[2] || end2 == argv[3]) {
+			fprintf(stderr, "usage: alloc_workloads release_replay RUNS BYTES\n");
+			return 2;
+		}
+		return release_replay(n, b);
+	}
 	if (argc == 3) {
 		char *end;
 
@@ -321,7 +445,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: alloc_workloads NAME [DIVISOR]\n");
+		fprintf(stderr, "usage: alloc_workloads NAME [DIVISOR] | release_replay RUNS BYTES\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
@@ -335,9 +459,12 @@ int main(int argc, char **argv)
 			larson(argv[1][7] - '0');
 		t1 = now_seconds();
 		printf("seconds=%.6f base_rss_kb=%ld peak_rss_kb=%ld rss_after_kb=%ld alloc_s=%.6f "
-		       "free_s=%.6f ops=%ld\n",
+		       "free_s=%.6f ops=%ld",
 		       t1 - t0, base, status_kb("VmHWM:"), status_kb("VmRSS:"), alloc_seconds,
 		       free_seconds, ops);
+		if (ptm_release_books(&runs, &bytes) != 0)
+			runs = bytes = -1;
+		printf(" release_runs=%lld release_bytes=%lld\n", runs, bytes);
 		return 0;
 	}
 	fprintf(stderr, "alloc_workloads: unknown workload '%s'\n", argv[1]);
