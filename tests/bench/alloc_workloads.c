@@ -383,12 +383,16 @@ static int release_replay(long runs, long long bytes)
 	t0 = now_seconds();
 	while (done < runs) {
 		long n = runs - done < REPLAY_BATCH ? runs - done : REPLAY_BATCH;
+		size_t total = 0;
 
+		for (long i = done; i < done + n; i++)
+			total += iov[i].iov_len;
 		if (batched && syscall(SYS_process_madvise, PIDFD_SELF_THREAD, iov + done, (size_t)n,
-				       MADV_DONTNEED, 0U) >= 0) {
+				       MADV_DONTNEED, 0U) == (long)total) {
 			done += n;
 			continue;
 		}
+		/* Refused, or a short count: from here on run by run, as libptm does. */
 		batched = false;
 		if (madvise(iov[done].iov_base, iov[done].iov_len, MADV_DONTNEED) != 0) {
 			fprintf(stderr, "alloc_workloads: release_replay: madvise: %s\n",
